@@ -1,0 +1,199 @@
+package host
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beamline/blockhost/policy"
+)
+
+// Config configures a Host. The zero value is valid: CP1 baseline (every
+// CP2 flag off), default pools and limits, no compilation cache, logs
+// discarded, metrics on a private registry.
+type Config struct {
+	// Features are the CP2 feature flags; all false by default.
+	Features policy.Features
+	// Retry configures CP2 backoff (base 100 ms, cap 30 s, full jitter by
+	// default). Ignored while Features.AdvancedRetry is off.
+	Retry policy.RetryConfig
+	// Pools are the resource pools. Nil means cpu 4, gpu 1, io 8.
+	Pools []PoolConfig
+	// Limits are the host-wide limits; zero fields take their defaults.
+	Limits Limits
+	// DefaultTimeout applies to steps without timeout_ms (30 s by default).
+	DefaultTimeout time.Duration
+	// DefaultRetryCount applies to steps without retry_count (3 by default;
+	// set a negative value for 0).
+	DefaultRetryCount int
+	// CacheDir is the on-disk compilation cache; empty means none. It is
+	// created 0700 and must be owned by the host's user.
+	CacheDir string
+	// Logger receives JSON-able structured logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the host's metrics; nil means a private registry.
+	Registerer prometheus.Registerer
+	// Clock and Rand drive retry timing; nil means the real ones.
+	Clock policy.TimerClock
+	Rand  policy.Rand
+	// Blocks holds the operator's per-block settings, by block name.
+	Blocks map[string]BlockPolicy
+}
+
+// PoolConfig configures one resource pool.
+type PoolConfig struct {
+	// Name is cpu, gpu, io or any other class a manifest or request names.
+	Name string
+	// MaxConcurrency is how many steps of the pool run at once (>= 1).
+	MaxConcurrency int
+	// MaxQueueSize bounds the waiting queue when CP2 queue management is on
+	// (1000 by default); ignored while it is off (unbounded, CP1).
+	MaxQueueSize int
+	// Policy is reject_new (the default) or drop_oldest.
+	Policy string
+}
+
+// Queue policies.
+const (
+	PolicyRejectNew  = "reject_new"
+	PolicyDropOldest = "drop_oldest"
+)
+
+// DefaultPools returns the beamline pools: cpu 4, gpu 1, io 8.
+func DefaultPools() []PoolConfig {
+	return []PoolConfig{
+		{Name: "cpu", MaxConcurrency: 4},
+		{Name: "gpu", MaxConcurrency: 1},
+		{Name: "io", MaxConcurrency: 8},
+	}
+}
+
+// Limits are host-wide limits. Zero fields take the default stated on each.
+type Limits struct {
+	// MemoryPages caps an instance's linear memory (512 pages = 32 MiB).
+	MemoryPages uint32
+	// MaxInputBytes caps a step's inputs, keys included (128 MiB).
+	MaxInputBytes int64
+	// MaxOutputBytes caps a step's outputs, keys included (128 MiB).
+	MaxOutputBytes int64
+	// MaxLogBytes caps a step's guest log and stdout/stderr (64 KiB); past it
+	// the log is truncated with a marker.
+	MaxLogBytes int
+	// MaxHandles caps handles open at once per step (64).
+	MaxHandles int
+	// MaxModuleBytes caps a .wasm file (64 MiB).
+	MaxModuleBytes int64
+	// CompileTimeout bounds compiling one module (60 s).
+	CompileTimeout time.Duration
+	// MemoryHighWaterPages: an instance whose memory grew past it is
+	// discarded after its step (default: 3/4 of MemoryPages).
+	MemoryHighWaterPages uint32
+}
+
+// BlockPolicy is what the operator allows one block.
+type BlockPolicy struct {
+	// Digest pins the block to a sha256 (hex) of its .wasm; empty = any.
+	Digest string
+	// AllowNoInterrupt lets the block run without guest interruption.
+	AllowNoInterrupt bool
+	// Config values override the manifest's.
+	Config map[string]string
+	// Secret names config keys that are never logged.
+	Secret []string
+}
+
+const (
+	defaultTimeout    = 30 * time.Second
+	defaultRetryCount = 3
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Pools == nil {
+		c.Pools = DefaultPools()
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Pools {
+		if p.Name == "" {
+			return c, fmt.Errorf("pools[%d]: name is required", i)
+		}
+		if seen[p.Name] {
+			return c, fmt.Errorf("pools[%d]: %q defined twice", i, p.Name)
+		}
+		seen[p.Name] = true
+		if p.MaxConcurrency < 1 {
+			return c, fmt.Errorf("pool %q: max_concurrency must be at least 1, got %d", p.Name, p.MaxConcurrency)
+		}
+		if p.MaxQueueSize == 0 {
+			c.Pools[i].MaxQueueSize = 1000
+		} else if p.MaxQueueSize < 0 {
+			return c, fmt.Errorf("pool %q: max_queue_size must not be negative", p.Name)
+		}
+		switch p.Policy {
+		case "":
+			c.Pools[i].Policy = PolicyRejectNew
+		case PolicyRejectNew, PolicyDropOldest:
+		default:
+			return c, fmt.Errorf("pool %q: policy %q: want %s or %s", p.Name, p.Policy, PolicyRejectNew, PolicyDropOldest)
+		}
+	}
+	for _, need := range []string{"cpu", "gpu", "io"} {
+		if !seen[need] {
+			return c, fmt.Errorf("pools: pool %q is required", need)
+		}
+	}
+	l := &c.Limits
+	if l.MemoryPages == 0 {
+		l.MemoryPages = 512
+	}
+	if l.MemoryPages > 65536 {
+		return c, fmt.Errorf("limits: memory_pages %d exceeds 65536 (4 GiB)", l.MemoryPages)
+	}
+	if l.MaxInputBytes == 0 {
+		l.MaxInputBytes = 128 << 20
+	}
+	if l.MaxOutputBytes == 0 {
+		l.MaxOutputBytes = 128 << 20
+	}
+	if l.MaxLogBytes == 0 {
+		l.MaxLogBytes = 64 << 10
+	}
+	if l.MaxHandles == 0 {
+		l.MaxHandles = 64
+	}
+	if l.MaxModuleBytes == 0 {
+		l.MaxModuleBytes = 64 << 20
+	}
+	if l.CompileTimeout == 0 {
+		l.CompileTimeout = 60 * time.Second
+	}
+	if l.MemoryHighWaterPages == 0 {
+		l.MemoryHighWaterPages = l.MemoryPages / 4 * 3
+	}
+	if c.DefaultTimeout == 0 {
+		c.DefaultTimeout = defaultTimeout
+	}
+	if c.DefaultRetryCount == 0 {
+		c.DefaultRetryCount = defaultRetryCount
+	} else if c.DefaultRetryCount < 0 {
+		c.DefaultRetryCount = 0
+	}
+	c.Retry = c.Retry.WithDefaults()
+	if err := c.Retry.Validate(); err != nil {
+		return c, fmt.Errorf("retry: %w", err)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if c.Clock == nil {
+		c.Clock = policy.SystemClock{}
+	}
+	if c.Rand == nil {
+		c.Rand = policy.SystemRand{}
+	}
+	return c, nil
+}

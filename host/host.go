@@ -1,0 +1,216 @@
+// Package host is blockhost's engine: it compiles blocks, keeps warm
+// instance pools, admits steps through bounded resource pools, and runs them
+// with retry, timeouts and cancellation as the CP2 feature flags say.
+//
+// A Host is safe for concurrent use. Embedders create one with New, load
+// blocks with LoadDir, LoadFile or LoadBlock, run steps with Execute and
+// release everything with Close.
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/beamline/blockhost/policy"
+)
+
+// Host runs blocks. Safe for concurrent use.
+type Host struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	cache   wazero.CompilationCache
+	rt      *runtimeEnv
+
+	pools   map[string]*resourcePool
+	poolCPU *resourcePool
+	poolGPU *resourcePool
+	poolIO  *resourcePool
+
+	mu         sync.Mutex
+	blocks     map[string]*block
+	failed     map[string]BlockInfo
+	pluginsDir string
+	routes     atomic.Pointer[routes]
+	typeMet    sync.Map // step type -> *typeMetrics
+
+	inflightMu sync.Mutex
+	inflight   map[string]*step
+	active     sync.WaitGroup
+
+	idPrefix string
+	idSeq    atomic.Uint64
+
+	draining atomic.Bool
+	closed   atomic.Bool
+}
+
+// New returns a Host for cfg, or an error naming the first invalid setting.
+func New(cfg Config) (*Host, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("host config: %w", err)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("host metrics: %w", err)
+	}
+	h := &Host{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		metrics:  m,
+		pools:    map[string]*resourcePool{},
+		blocks:   map[string]*block{},
+		failed:   map[string]BlockInfo{},
+		inflight: map[string]*step{},
+	}
+	var rb [6]byte
+	rand.Read(rb[:])
+	h.idPrefix = hex.EncodeToString(rb[:]) + "-"
+	h.routes.Store(&routes{byType: map[string]*block{}})
+	if cfg.CacheDir != "" {
+		if h.cache, err = openCache(cfg.CacheDir); err != nil {
+			return nil, err
+		}
+	}
+	if h.rt, err = h.newRuntime(context.Background(), true); err != nil {
+		return nil, err
+	}
+	for _, pc := range cfg.Pools {
+		h.pools[pc.Name] = h.newPool(pc)
+	}
+	h.poolCPU, h.poolGPU, h.poolIO = h.pools["cpu"], h.pools["gpu"], h.pools["io"]
+	return h, nil
+}
+
+// poolFor chooses a step's resource pool: an explicit class, else by the
+// type prefix (http.* and fs.* io; ai.* and media.* gpu; anything else cpu).
+func (h *Host) poolFor(class, stepType string) *resourcePool {
+	if class != "" {
+		if p := h.pools[class]; p != nil {
+			return p
+		}
+	}
+	switch {
+	case strings.HasPrefix(stepType, "http.") || strings.HasPrefix(stepType, "fs."):
+		return h.poolIO
+	case strings.HasPrefix(stepType, "ai.") || strings.HasPrefix(stepType, "media."):
+		return h.poolGPU
+	}
+	return h.poolCPU
+}
+
+// Features returns the effective CP2 flags.
+func (h *Host) Features() policy.Features { return h.cfg.Features }
+
+// Pools lists the resource pools by name.
+func (h *Host) Pools() []PoolInfo {
+	out := make([]PoolInfo, 0, len(h.pools))
+	for _, p := range h.pools {
+		out = append(out, p.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Cancel cancels the step in flight with id stepID: a queued step leaves
+// its queue, a running guest is interrupted, its host calls and retry wait
+// end, and the step ends cancelled with CANCELLED_BY_USER. It returns
+// ErrCancellationDisabled while CP2_CANCELLATION_ENABLED is off and
+// ErrUnknownStep when no such step is in flight.
+func (h *Host) Cancel(stepID string) error {
+	if !h.cfg.Features.Cancellation {
+		return ErrCancellationDisabled
+	}
+	h.inflightMu.Lock()
+	st := h.inflight[stepID]
+	h.inflightMu.Unlock()
+	if st == nil {
+		return ErrUnknownStep
+	}
+	st.cancel(errCancelledByUser)
+	return nil
+}
+
+// Drain stops admitting steps: Execute returns ErrDraining from now on.
+func (h *Host) Drain() {
+	if !h.draining.Swap(true) {
+		h.log.Info("draining: new steps are refused")
+	}
+}
+
+// Draining reports whether Drain (or Close) was called.
+func (h *Host) Draining() bool { return h.draining.Load() }
+
+// InFlight returns the number of steps admitted and not yet finished.
+func (h *Host) InFlight() int {
+	h.inflightMu.Lock()
+	defer h.inflightMu.Unlock()
+	return len(h.inflight)
+}
+
+// Close drains, waits for steps in flight until ctx ends, then cancels the
+// ones left and releases every block and the runtime.
+func (h *Host) Close(ctx context.Context) error {
+	if h.closed.Swap(true) {
+		return nil
+	}
+	h.Drain()
+	done := make(chan struct{})
+	go func() { h.active.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		h.inflightMu.Lock()
+		n := len(h.inflight)
+		for _, st := range h.inflight {
+			st.cancel(errHostClosed)
+		}
+		h.inflightMu.Unlock()
+		err = fmt.Errorf("closed with %d steps still in flight: %w", n, ctx.Err())
+		<-done
+	}
+	for _, b := range h.loadedBlocks() {
+		b.retire()
+	}
+	if cerr := h.rt.r.Close(context.Background()); cerr != nil && err == nil {
+		err = cerr
+	}
+	if h.cache != nil {
+		h.cache.Close(context.Background())
+	}
+	return err
+}
+
+func (h *Host) newStepID() string {
+	return h.idPrefix + strconv.FormatUint(h.idSeq.Add(1), 36)
+}
+
+func (h *Host) typeMetrics(t string) *typeMetrics {
+	if tm, ok := h.typeMet.Load(t); ok {
+		return tm.(*typeMetrics)
+	}
+	tm, _ := h.typeMet.LoadOrStore(t, h.metrics.forType(t))
+	return tm.(*typeMetrics)
+}
+
+// Causes a step's context may end with.
+var (
+	errCancelledByUser = errors.New("cancelled by user")
+	errHostClosed      = errors.New("host shut down")
+	errBudget          = errors.New("step budget exhausted")
+	errAttemptTimeout  = errors.New("attempt timed out")
+)
+
