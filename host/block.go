@@ -577,4 +577,3 @@ func (h *Host) Blocks() []BlockInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
-

@@ -324,7 +324,7 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 	}
 	if inst.memHit.Load() {
 		return outcome{status: StatusError, code: abi.QuotaExceeded, final: true,
-			msg: fmt.Sprintf("block exceeded its memory limit of %d pages (%d MiB)", inst.blk.memPages, inst.blk.memPages/16),
+			msg:     fmt.Sprintf("block exceeded its memory limit of %d pages (%d MiB)", inst.blk.memPages, inst.blk.memPages/16),
 			failure: policy.Failure{Code: abi.QuotaExceeded}}
 	}
 	msg := "block trapped: "

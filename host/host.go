@@ -213,4 +213,3 @@ var (
 	errBudget          = errors.New("step budget exhausted")
 	errAttemptTimeout  = errors.New("attempt timed out")
 )
-

@@ -121,12 +121,12 @@ type instancePool struct {
 	blk *block
 	max int
 
-	mu      sync.Mutex
-	idle    map[string][]*instance
-	nIdle   int
-	live    int
-	closed  bool
-	gauge   func(n int)
+	mu     sync.Mutex
+	idle   map[string][]*instance
+	nIdle  int
+	live   int
+	closed bool
+	gauge  func(n int)
 }
 
 func (p *instancePool) key(tenant string) string {
