@@ -32,9 +32,10 @@ type runtimeEnv struct {
 }
 
 func (h *Host) newRuntime(ctx context.Context, interruptible bool) (*runtimeEnv, error) {
+	// The memory limit is enforced per instance by its allocator (see
+	// limitedMemory), which also records that the limit was hit.
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(interruptible).
-		WithMemoryLimitPages(h.cfg.Limits.MemoryPages)
+		WithCloseOnContextDone(interruptible)
 	if h.cache != nil {
 		rc = rc.WithCompilationCache(h.cache)
 	}
@@ -90,6 +91,8 @@ type block struct {
 	isolation sandbox.Isolation
 	memPages  uint32
 	config    map[string]string
+	httpGrant sandbox.HTTPGrant
+	fsGrant   sandbox.FSGrant
 	entry     string
 	loadedAt  time.Time
 
@@ -363,6 +366,7 @@ func (h *Host) LoadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest) (
 		host: h, name: m.Name, version: m.Version, digest: digest, types: slices.Clone(m.Types),
 		class: m.Resources.Class, isolation: m.Isolation, memPages: memPages, config: cfg,
 		entry: abi.EntryPointV1, loadedAt: time.Now(), rt: rt, compiled: cm,
+		httpGrant: pol.HTTP, fsGrant: pol.FS,
 	}
 	maxInst := 0
 	for _, t := range b.types {
@@ -526,6 +530,7 @@ func (h *Host) register(b *block) error {
 }
 
 func (h *Host) recordFailure(info BlockInfo) {
+	h.metrics.loadsFailed.WithLabelValues(info.Name).Inc()
 	h.mu.Lock()
 	h.failed[info.Name] = info
 	h.mu.Unlock()

@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 // the host functions read and write. It is owned by the goroutine running
 // the attempt; host functions run on that goroutine too.
 type call struct {
+	ctx     context.Context // the attempt's context: cancellation and deadline
 	st      *step
 	attempt int
 	inst    *instance
@@ -45,10 +47,11 @@ type handle struct {
 	size   int64 // -1 when unknown
 	commit func() error
 	closer io.Closer
+	meta   any // what the handle describes (an HTTP response's status and headers)
 }
 
 func (c *call) reset() {
-	c.st, c.inst = nil, nil
+	c.ctx, c.st, c.inst = nil, nil, nil
 	c.outputs = nil
 	c.outBytes = 0
 	for i := range c.handles {
@@ -118,7 +121,8 @@ func (c *call) addHandle(h *handle) int32 {
 		if h.closer != nil {
 			h.closer.Close()
 		}
-		return c.fail(abi.LimitExceeded, "too many open handles (limit "+strconv.Itoa(c.st.limits.MaxHandles)+")")
+		c.limitErr = "too many open handles (limit " + strconv.Itoa(c.st.limits.MaxHandles) + ")"
+		return c.fail(abi.LimitExceeded, c.limitErr)
 	}
 	c.open++
 	for i, slot := range c.handles {

@@ -7,7 +7,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	fscap "github.com/beamline/blockhost/plugins/fs"
+	httpcap "github.com/beamline/blockhost/plugins/http"
 	"github.com/beamline/blockhost/policy"
+	"github.com/beamline/blockhost/sandbox"
 )
 
 // Config configures a Host. The zero value is valid: CP1 baseline (every
@@ -40,6 +43,12 @@ type Config struct {
 	Rand  policy.Rand
 	// Blocks holds the operator's per-block settings, by block name.
 	Blocks map[string]BlockPolicy
+	// HTTP configures the HTTP capability (connect 5 s, total 30 s, 128 MiB
+	// bodies, 64 KiB headers by default). Its Features are the host's.
+	HTTP httpcap.Config
+	// FS configures the blob capability (read 5 s, write 10 s, delete 3 s by
+	// default). Its Features are the host's.
+	FS fscap.Config
 }
 
 // PoolConfig configures one resource pool.
@@ -102,6 +111,10 @@ type BlockPolicy struct {
 	Config map[string]string
 	// Secret names config keys that are never logged.
 	Secret []string
+	// HTTP is what the block may reach over HTTP; none by default.
+	HTTP sandbox.HTTPGrant
+	// FS is the block's blob space; none by default.
+	FS sandbox.FSGrant
 }
 
 const (
@@ -194,6 +207,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Rand == nil {
 		c.Rand = policy.SystemRand{}
+	}
+	c.HTTP.Features = c.Features
+	c.FS.Features = c.Features
+	if c.HTTP.Logger == nil {
+		c.HTTP.Logger = c.Logger
+	}
+	if c.FS.Logger == nil {
+		c.FS.Logger = c.Logger
 	}
 	return c, nil
 }

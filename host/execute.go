@@ -264,9 +264,13 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 		return outcome{status: StatusError, code: abi.ExecutionFailed, final: true,
 			msg: "block failed to start: " + firstLine(err.Error())}
 	}
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		h.log.LogAttrs(ctx, slog.LevelDebug, "attempt started", slog.String("step_id", st.id),
+			slog.String("step_type", st.req.Type), slog.Int("attempt", attempt))
+	}
 	c := callPool.Get().(*call)
 	c.reset()
-	c.st, c.attempt, c.inst = st, attempt, inst
+	c.ctx, c.st, c.attempt, c.inst = ctx, st, attempt, inst
 	c.log.reset(h.cfg.Limits.MaxLogBytes)
 	inst.cur = c
 	err = inst.run.CallWithStack(context.WithValue(ctx, callKey{}, c), inst.stack[:])

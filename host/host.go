@@ -19,9 +19,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
+	fscap "github.com/beamline/blockhost/plugins/fs"
+	httpcap "github.com/beamline/blockhost/plugins/http"
 	"github.com/beamline/blockhost/policy"
 )
 
@@ -32,6 +35,8 @@ type Host struct {
 	metrics *metrics
 	cache   wazero.CompilationCache
 	rt      *runtimeEnv
+	httpc   *httpcap.Client
+	fs      *fscap.Store
 
 	pools   map[string]*resourcePool
 	poolCPU *resourcePool
@@ -83,6 +88,12 @@ func New(cfg Config) (*Host, error) {
 		if h.cache, err = openCache(cfg.CacheDir); err != nil {
 			return nil, err
 		}
+	}
+	if h.httpc, err = httpcap.New(cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("http capability: %w", err)
+	}
+	if h.fs, err = fscap.New(cfg.FS); err != nil {
+		return nil, fmt.Errorf("fs capability: %w", err)
 	}
 	if h.rt, err = h.newRuntime(context.Background(), true); err != nil {
 		return nil, err
@@ -191,6 +202,7 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.cache != nil {
 		h.cache.Close(context.Background())
 	}
+	h.httpc.Close()
 	return err
 }
 
@@ -213,3 +225,31 @@ var (
 	errBudget          = errors.New("step budget exhausted")
 	errAttemptTimeout  = errors.New("attempt timed out")
 )
+
+// BreakerInfo describes a circuit breaker (GET /v1/breakers).
+type BreakerInfo struct {
+	Kind                string     `json:"kind"`
+	Target              string     `json:"target"`
+	State               string     `json:"state"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	OpenedAt            *time.Time `json:"opened_at"`
+}
+
+// Breakers lists the HTTP (per endpoint) and FS (per root) circuit
+// breakers; empty while CP2_CIRCUIT_BREAKER_ENABLED is off.
+func (h *Host) Breakers() []BreakerInfo {
+	out := []BreakerInfo{}
+	add := func(kind string, list []policy.BreakerSnapshot) {
+		for _, s := range list {
+			bi := BreakerInfo{Kind: kind, Target: s.Name, State: s.State.String(), ConsecutiveFailures: s.ConsecutiveFailures}
+			if !s.OpenedAt.IsZero() {
+				t := s.OpenedAt
+				bi.OpenedAt = &t
+			}
+			out = append(out, bi)
+		}
+	}
+	add("http", h.httpc.Breakers())
+	add("fs", h.fs.Breakers())
+	return out
+}

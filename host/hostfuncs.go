@@ -63,14 +63,14 @@ func (h *Host) hostFuncs() []hostFunc {
 		{abi.FnHandleSize, p(i32), r64, fnHandleSize},
 		{abi.FnHandleClose, p(i32), r32, fnHandleClose},
 		{abi.FnBufferNew, nil, r32, fnBufferNew},
-		{abi.FnHTTPRequest, p(i32, i32, i32), r32, denyHTTP},
-		{abi.FnHTTPResponseMeta, p(i32, i32, i32), r32, denyHTTP},
-		{abi.FnBlobOpenRead, p(i32, i32), r32, denyFS},
-		{abi.FnBlobOpenWrite, p(i32, i32), r32, denyFS},
-		{abi.FnBlobPutFrom, p(i32, i32, i32), r32, denyFS},
-		{abi.FnBlobDelete, p(i32, i32), r32, denyFS},
-		{abi.FnBlobStat, p(i32, i32, i32, i32), r32, denyFS},
-		{abi.FnBlobList, p(i32, i32, i32, i32), r32, denyFS},
+		{abi.FnHTTPRequest, p(i32, i32, i32), r32, h.fnHTTPRequest},
+		{abi.FnHTTPResponseMeta, p(i32, i32, i32), r32, fnHTTPResponseMeta},
+		{abi.FnBlobOpenRead, p(i32, i32), r32, h.fnBlobOpenRead},
+		{abi.FnBlobOpenWrite, p(i32, i32), r32, h.fnBlobOpenWrite},
+		{abi.FnBlobPutFrom, p(i32, i32, i32), r32, h.fnBlobPutFrom},
+		{abi.FnBlobDelete, p(i32, i32), r32, h.fnBlobDelete},
+		{abi.FnBlobStat, p(i32, i32, i32, i32), r32, h.fnBlobStat},
+		{abi.FnBlobList, p(i32, i32, i32, i32), r32, h.fnBlobList},
 	}
 }
 
@@ -431,7 +431,7 @@ func fnHandleRead(c *call, mod api.Module, stack []uint64) {
 // ioFail maps a stream error onto a status.
 func (c *call) ioFail(err error) int32 {
 	var ce codedError
-	if errors.As(err, &ce) {
+	if errorsAs(err, &ce) {
 		return c.fail(ce.Code(), err.Error())
 	}
 	if errors.Is(err, errLimit) {
@@ -517,10 +517,5 @@ func fnBufferNew(c *call, _ api.Module, stack []uint64) {
 	ret32(stack, c.addHandle(&handle{r: b, w: b, size: -1}))
 }
 
-func denyHTTP(c *call, _ api.Module, stack []uint64) {
-	ret32(stack, c.fail(abi.Denied, "the HTTP capability is not granted to block "+strconv.Quote(c.st.blk.name)))
-}
-
-func denyFS(c *call, _ api.Module, stack []uint64) {
-	ret32(stack, c.fail(abi.Denied, "the FS capability is not granted to block "+strconv.Quote(c.st.blk.name)))
-}
+// errorsAs is errors.As, named so capability code reads alike.
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,12 +145,61 @@ func isMultipart(contentType string) bool {
 	return err == nil && mt == "multipart/form-data"
 }
 
+// wireRequest decodes a StepRequest so that a wrong value in one of its
+// maps is reported with its key (inputs.text); the outer fields shadow the
+// embedded ones of the same JSON name.
+type wireRequest struct {
+	host.StepRequest
+	Inputs     stringMap `json:"inputs"`
+	Resources  stringMap `json:"resources"`
+	Guardrails stringMap `json:"guardrails"`
+}
+
+// stringMap is a map[string]string whose type errors name the key.
+type stringMap map[string]string
+
+func (m *stringMap) UnmarshalJSON(data []byte) error {
+	err := json.Unmarshal(data, (*map[string]string)(m))
+	var te *json.UnmarshalTypeError
+	if err == nil || !errors.As(err, &te) {
+		return err
+	}
+	// Only on error: find the key whose value is not a string.
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(data, &raw) == nil {
+		keys := slices.Sorted(maps.Keys(raw))
+		for _, k := range keys {
+			if v := raw[k]; len(v) > 0 && v[0] != '"' {
+				return &json.UnmarshalTypeError{Value: jsonKind(v[0]), Type: reflect.TypeFor[string](), Field: k}
+			}
+		}
+	}
+	return &json.UnmarshalTypeError{Value: te.Value, Type: reflect.TypeFor[map[string]string](), Offset: te.Offset}
+}
+
+func jsonKind(first byte) string {
+	switch first {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
 // decodeJSON decodes one JSON StepRequest from body and refuses anything
 // after it. Unknown fields are ignored, so clients may send newer fields.
 func decodeJSON(body io.Reader, limit int64) (host.StepRequest, error) {
-	var req host.StepRequest
+	var w wireRequest
 	dec := json.NewDecoder(body)
-	if err := dec.Decode(&req); err != nil {
+	err := dec.Decode(&w)
+	req := w.StepRequest
+	req.Inputs, req.Resources, req.Guardrails = w.Inputs, w.Resources, w.Guardrails
+	if err != nil {
 		return req, jsonError(err, limit)
 	}
 	if _, err := dec.Token(); err != io.EOF {

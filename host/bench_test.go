@@ -1,0 +1,110 @@
+package host
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/beamline/blockhost/internal/testblocks"
+	"github.com/beamline/blockhost/sandbox"
+)
+
+// benchHost returns a host with noop loaded.
+func benchHost(b *testing.B) *Host {
+	b.Helper()
+	h, err := New(Config{CacheDir: testblocks.CacheDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(context.Background()) })
+	if _, err := h.LoadFile(context.Background(), filepath.Join(testblocks.Dir(b), "noop.wasm")); err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// BenchmarkExecuteNoop is Execute of noop through the whole host: request
+// checks, admission, a pooled instance, an interruptible call with the
+// step's deadline, the result and metrics.
+func BenchmarkExecuteNoop(b *testing.B) {
+	h := benchHost(b)
+	ctx := context.Background()
+	req := StepRequest{Type: "noop", Inputs: map[string]string{"k": "0123456789abcdef"}}
+	if res, err := h.Execute(ctx, req); err != nil || res.Status != StatusSuccess {
+		b.Fatal(res, err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h.Execute(ctx, req)
+	}
+}
+
+// BenchmarkExecuteNoopParallel is the same from many goroutines.
+func BenchmarkExecuteNoopParallel(b *testing.B) {
+	h := benchHost(b)
+	req := StepRequest{Type: "noop"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.Execute(context.Background(), req)
+		}
+	})
+}
+
+// BenchmarkRawCall is the baseline: the same export of noop called on one
+// cached instance straight through wazero, in a runtime with interruption
+// (the call gets a deadline as a step does) and in one without.
+func BenchmarkRawCall(b *testing.B) {
+	wasm, err := os.ReadFile(filepath.Join(testblocks.Dir(b), "noop.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, interruptible := range []bool{true, false} {
+		name := "interruptible"
+		if !interruptible {
+			name = "uninterruptible"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			h, err := New(Config{CacheDir: testblocks.CacheDir(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(ctx)
+			rt, err := h.newRuntime(ctx, interruptible)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rt.r.Close(ctx)
+			cm, err := h.compile(ctx, rt, wasm, 512)
+			if err != nil {
+				b.Fatal(err)
+			}
+			blk := &block{host: h, name: "noop", rt: rt, compiled: cm, entry: "blockhost_run_v1", memPages: 512,
+				isolation: sandbox.IsolationShared}
+			inst, err := blk.instantiate(ctx, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			fn := inst.mod.ExportedFunction("blockhost_run_v1")
+			stack := make([]uint64, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if interruptible {
+					cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					err = fn.CallWithStack(cctx, stack)
+					cancel()
+				} else {
+					err = fn.CallWithStack(ctx, stack)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
