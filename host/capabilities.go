@@ -42,19 +42,19 @@ func (c *call) capFail(err error) int32 {
 }
 
 func (h *Host) fnHTTPRequest(c *call, mod api.Module, stack []uint64) {
+	ptr, n := u32(stack[0]), u32(stack[1])
+	raw, ok := view(mod, ptr, n)
+	if !ok {
+		ret32(stack, c.badPointer(ptr, n))
+		return
+	}
 	grant := c.st.blk.httpGrant
 	if !grant.Enabled() {
 		ret32(stack, c.fail(abi.Denied, "the HTTP capability is not granted to block "+strconv.Quote(c.st.blk.name)))
 		return
 	}
-	ptr, n := u32(stack[0]), u32(stack[1])
 	if n > abi.MaxMetaLen {
-		ret32(stack, c.fail(abi.LimitExceeded, "request metadata longer than "+strconv.Itoa(abi.MaxMetaLen)+" bytes"))
-		return
-	}
-	raw, ok := view(mod, ptr, n)
-	if !ok {
-		ret32(stack, c.badPointer(ptr, n))
+		ret32(stack, c.fail(abi.InvalidArgument, "request metadata longer than "+strconv.Itoa(abi.MaxMetaLen)+" bytes"))
 		return
 	}
 	var meta httpRequestMeta

@@ -26,6 +26,8 @@ type Config struct {
 	Pools []PoolConfig
 	// Limits are the host-wide limits; zero fields take their defaults.
 	Limits Limits
+	// Overload sets the overload thresholds of bounded queues.
+	Overload OverloadThresholds
 	// DefaultTimeout applies to steps without timeout_ms (30 s by default).
 	DefaultTimeout time.Duration
 	// DefaultRetryCount applies to steps without retry_count (3 by default;
@@ -62,6 +64,17 @@ type PoolConfig struct {
 	MaxQueueSize int
 	// Policy is reject_new (the default) or drop_oldest.
 	Policy string
+	// TenantShare, between 0 and 1, bounds the part of the queue one tenant
+	// may hold (0, the default, is no per-tenant bound).
+	TenantShare float64
+}
+
+// OverloadThresholds are the queue utilisations where a bounded pool turns
+// degraded and overloaded (0.5 and 0.8 by default); a full queue is
+// critical.
+type OverloadThresholds struct {
+	Degraded   float64
+	Overloaded float64
 }
 
 // Queue policies.
@@ -143,6 +156,9 @@ func (c Config) withDefaults() (Config, error) {
 		} else if p.MaxQueueSize < 0 {
 			return c, fmt.Errorf("pool %q: max_queue_size must not be negative", p.Name)
 		}
+		if p.TenantShare < 0 || p.TenantShare > 1 {
+			return c, fmt.Errorf("pool %q: tenant_share must be between 0 and 1, got %g", p.Name, p.TenantShare)
+		}
 		switch p.Policy {
 		case "":
 			c.Pools[i].Policy = PolicyRejectNew
@@ -155,6 +171,12 @@ func (c Config) withDefaults() (Config, error) {
 		if !seen[need] {
 			return c, fmt.Errorf("pools: pool %q is required", need)
 		}
+	}
+	if c.Overload == (OverloadThresholds{}) {
+		c.Overload = OverloadThresholds{Degraded: 0.5, Overloaded: 0.8}
+	}
+	if o := c.Overload; !(0 < o.Degraded && o.Degraded <= o.Overloaded && o.Overloaded <= 1) {
+		return c, fmt.Errorf("overload thresholds: want 0 < degraded <= overloaded <= 1, got %g and %g", o.Degraded, o.Overloaded)
 	}
 	l := &c.Limits
 	if l.MemoryPages == 0 {

@@ -118,7 +118,7 @@ func (h *Host) Execute(ctx context.Context, req StepRequest) (StepResult, error)
 		defer cancelT()
 	}
 
-	if err := st.pool.acquire(stepCtx, false); err != nil {
+	if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, false); err != nil {
 		var rej rejection
 		if errors.As(err, &rej) {
 			return StepResult{}, h.rejected(st, string(rej))
@@ -205,7 +205,7 @@ func (h *Host) runWithRetry(stepCtx context.Context, st *step, retries int) (out
 	op := func() error {
 		if attempt > 0 {
 			tm.retries.Inc()
-			if err := st.pool.acquire(stepCtx, true); err != nil {
+			if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, true); err != nil {
 				last = h.ctxOutcome(stepCtx, "while re-entering the queue")
 				return backoff.Permanent(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,7 +94,10 @@ func getVec(t testing.TB, reg *prometheus.Registry, name string, values ...strin
 			for _, lp := range m.GetLabel() {
 				got = append(got, lp.GetValue())
 			}
-			if strings.Join(got, "\x00") == strings.Join(values, "\x00") {
+			want := slices.Clone(values)
+			slices.Sort(got)
+			slices.Sort(want)
+			if slices.Equal(got, want) {
 				v := m.GetCounter().GetValue()
 				if m.GetGauge() != nil {
 					v = m.GetGauge().GetValue()

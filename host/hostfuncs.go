@@ -118,12 +118,12 @@ func view(mod api.Module, ptr, n uint32) ([]byte, bool) {
 
 // key reads a key argument, enforcing the key limit.
 func (c *call) key(mod api.Module, ptr, n uint32) ([]byte, int32) {
-	if n > abi.MaxKeyLen {
-		return nil, c.fail(abi.LimitExceeded, "key longer than "+strconv.Itoa(abi.MaxKeyLen)+" bytes")
-	}
 	b, ok := view(mod, ptr, n)
 	if !ok {
 		return nil, c.badPointer(ptr, n)
+	}
+	if n > abi.MaxKeyLen {
+		return nil, c.fail(abi.InvalidArgument, "key longer than "+strconv.Itoa(abi.MaxKeyLen)+" bytes")
 	}
 	return b, 0
 }

@@ -16,6 +16,7 @@ type metrics struct {
 	queueDepth  *prometheus.GaugeVec     // worker_queue_depth{resource_pool}
 	rejections  *prometheus.CounterVec   // worker_queue_rejections_total{resource_pool,reason}
 	queueWait   *prometheus.HistogramVec // worker_queue_wait_seconds{resource_pool}
+	overload    *prometheus.GaugeVec     // worker_queue_overload_state{resource_pool}
 	instances   *prometheus.GaugeVec     // worker_plugin_instances{block}
 	loadsFailed *prometheus.CounterVec   // worker_plugin_load_failures_total{block}
 }
@@ -54,6 +55,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "worker_queue_wait_seconds", Help: "Time steps waited for a slot.",
 			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 10, 30},
 		}, []string{"resource_pool"}),
+		overload: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_queue_overload_state",
+			Help: "Overload state of the resource pool's queue: 0 healthy, 1 degraded, 2 overloaded, 3 critical.",
+		}, []string{"resource_pool"}),
 		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "worker_plugin_instances", Help: "Live instances of each block.",
 		}, []string{"block"}),
@@ -62,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"block"}),
 	}
 	for _, c := range []prometheus.Collector{m.executions, m.duration, m.errors, m.retries, m.timeouts,
-		m.cancels, m.active, m.queueDepth, m.rejections, m.queueWait, m.instances, m.loadsFailed} {
+		m.cancels, m.active, m.queueDepth, m.rejections, m.queueWait, m.overload, m.instances, m.loadsFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -362,10 +362,14 @@ func copyBlock(t *testing.T, src, dst, name string) {
 	}
 }
 
+// loadedServer serves a host that loaded the named test blocks, with its
+// metrics on a registry /metrics exposes.
 func loadedServer(t *testing.T, o httpapi.Options, names ...string) (*host.Host, *httptest.Server, string) {
 	t.Helper()
 	dir := blockDir(t, names...)
-	h, srv := newServer(t, host.Config{CacheDir: testblocks.CacheDir(t)}, o)
+	reg := prometheus.NewRegistry()
+	o.Gatherer = reg
+	h, srv := newServer(t, host.Config{CacheDir: testblocks.CacheDir(t), Registerer: reg}, o)
 	if err := h.LoadDir(context.Background(), dir); err != nil {
 		t.Fatal(err)
 	}
@@ -373,8 +377,7 @@ func loadedServer(t *testing.T, o httpapi.Options, names ...string) (*host.Host,
 }
 
 func TestStepUppercase(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	_, srv, _ := loadedServer(t, httpapi.Options{Gatherer: reg}, "text_uppercase")
+	_, srv, _ := loadedServer(t, httpapi.Options{}, "text_uppercase")
 
 	a := do(t, http.MethodPost, srv.URL+"/v1/steps", "", strings.NewReader(
 		`{"type":"text.uppercase","inputs":{"text":"hello"},"context":{"tenant_id":"t1","step_id":"s-42"}}`))

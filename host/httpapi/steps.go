@@ -229,6 +229,7 @@ func jsonError(err error, limit int64) error {
 	case errors.As(err, &se):
 		return badRequest("", "malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
 	case errors.As(err, &te):
+		te.Field = strings.TrimPrefix(te.Field, "StepRequest.") // the embedded struct of wireRequest
 		if te.Field == "" {
 			return badRequest("", "request body: want a JSON object (StepRequest), got %s", te.Value)
 		}
@@ -277,6 +278,9 @@ func (a *api) decodeMultipart(r *http.Request) (host.StepRequest, error) {
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
+			if !haveRequest && len(parts) == 0 {
+				return req, badRequest("", "malformed multipart body: no parts (want a part named request with the JSON StepRequest, and one part per input)")
+			}
 			break
 		}
 		if err != nil {
