@@ -90,6 +90,8 @@ type block struct {
 	class     string
 	isolation sandbox.Isolation
 	memPages  uint32
+	initPages uint32 // memory pages at instantiation
+	warm      int    // idle instances kept however long they idle
 	config    map[string]string
 	httpGrant sandbox.HTTPGrant
 	fsGrant   sandbox.FSGrant
@@ -366,7 +368,13 @@ func (h *Host) LoadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest) (
 		host: h, name: m.Name, version: m.Version, digest: digest, types: slices.Clone(m.Types),
 		class: m.Resources.Class, isolation: m.Isolation, memPages: memPages, config: cfg,
 		entry: abi.EntryPointV1, loadedAt: time.Now(), rt: rt, compiled: cm,
-		httpGrant: pol.HTTP, fsGrant: pol.FS,
+		httpGrant: pol.HTTP, fsGrant: pol.FS, warm: 1,
+	}
+	if m.Limits.WarmInstances > 0 {
+		b.warm = m.Limits.WarmInstances
+	}
+	if mem, ok := cm.ExportedMemories()[abi.MemoryExport]; ok {
+		b.initPages = mem.Min()
 	}
 	maxInst := 0
 	for _, t := range b.types {

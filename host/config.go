@@ -28,6 +28,9 @@ type Config struct {
 	Limits Limits
 	// Overload sets the overload thresholds of bounded queues.
 	Overload OverloadThresholds
+	// InstanceIdleTimeout releases an idle instance above its block's warm
+	// minimum after this long (5 min by default).
+	InstanceIdleTimeout time.Duration
 	// DefaultTimeout applies to steps without timeout_ms (30 s by default).
 	DefaultTimeout time.Duration
 	// DefaultRetryCount applies to steps without retry_count (3 by default;
@@ -112,6 +115,12 @@ type Limits struct {
 	// MemoryHighWaterPages: an instance whose memory grew past it is
 	// discarded after its step (default: 3/4 of MemoryPages).
 	MemoryHighWaterPages uint32
+	// InstanceMemoryBudget caps the linear memory of all instances
+	// together, in bytes (0, the default, is no budget). A step that would
+	// need one more instance beyond it fails with SYSTEM_OVERLOAD (retried
+	// with CP2 advanced retry) once idle instances are released; a guest
+	// that would grow past it fails with QUOTA_EXCEEDED.
+	InstanceMemoryBudget int64
 }
 
 // BlockPolicy is what the operator allows one block.
@@ -205,6 +214,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if l.MemoryHighWaterPages == 0 {
 		l.MemoryHighWaterPages = l.MemoryPages / 4 * 3
+	}
+	if c.InstanceIdleTimeout == 0 {
+		c.InstanceIdleTimeout = 5 * time.Minute
+	}
+	if l.InstanceMemoryBudget < 0 {
+		return c, fmt.Errorf("limits: instance_memory_budget must not be negative")
 	}
 	if c.DefaultTimeout == 0 {
 		c.DefaultTimeout = defaultTimeout

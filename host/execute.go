@@ -261,6 +261,10 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 		if ctx.Err() != nil {
 			return h.ctxOutcome(ctx, "while starting an instance")
 		}
+		if errors.Is(err, errMemoryBudget) {
+			return outcome{status: StatusError, code: abi.SystemOverload, msg: err.Error(),
+				failure: policy.Failure{Code: abi.SystemOverload}}
+		}
 		return outcome{status: StatusError, code: abi.ExecutionFailed, final: true,
 			msg: "block failed to start: " + firstLine(err.Error())}
 	}

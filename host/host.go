@@ -54,6 +54,9 @@ type Host struct {
 	inflight   map[string]*step
 	active     sync.WaitGroup
 
+	memBudget *memBudget
+	stop      chan struct{}
+
 	idPrefix string
 	idSeq    atomic.Uint64
 
@@ -80,6 +83,8 @@ func New(cfg Config) (*Host, error) {
 		failed:   map[string]BlockInfo{},
 		inflight: map[string]*step{},
 	}
+	h.memBudget = &memBudget{max: cfg.Limits.InstanceMemoryBudget}
+	h.stop = make(chan struct{})
 	var rb [6]byte
 	rand.Read(rb[:])
 	h.idPrefix = hex.EncodeToString(rb[:]) + "-"
@@ -102,7 +107,60 @@ func New(cfg Config) (*Host, error) {
 		h.pools[pc.Name] = h.newPool(pc)
 	}
 	h.poolCPU, h.poolGPU, h.poolIO = h.pools["cpu"], h.pools["gpu"], h.pools["io"]
+	go h.janitor()
 	return h, nil
+}
+
+// janitor releases idle instances above each block's warm minimum once
+// they have been idle for InstanceIdleTimeout.
+func (h *Host) janitor() {
+	t := time.NewTicker(max(h.cfg.InstanceIdleTimeout/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.releaseIdle(h.cfg.Clock.Now().Add(-h.cfg.InstanceIdleTimeout), 0, true)
+		}
+	}
+}
+
+// releaseIdle closes idle instances idle since before cutoff, down to each
+// block's warm minimum when keepWarm; limit > 0 stops after that many.
+func (h *Host) releaseIdle(cutoff time.Time, limit int, keepWarm bool) int {
+	n := 0
+	for _, b := range h.loadedBlocks() {
+		warm := 0
+		if keepWarm {
+			warm = b.warm
+		}
+		n += b.instances.releaseIdle(cutoff, warm, limit-n)
+		if limit > 0 && n >= limit {
+			break
+		}
+	}
+	return n
+}
+
+// errMemoryBudget fails an attempt that would need an instance the memory
+// budget has no room for.
+var errMemoryBudget = errors.New("the host's instance memory budget is exhausted")
+
+// reserveInstanceMemory makes sure the budget has room for one more
+// instance of b, closing idle instances (of any block, least warm first)
+// to make room.
+func (h *Host) reserveInstanceMemory(b *block) error {
+	if h.memBudget.max == 0 {
+		return nil
+	}
+	need := int64(b.initPages) * 65536
+	for h.memBudget.used.Load()+need > h.memBudget.max {
+		if h.releaseIdle(h.cfg.Clock.Now().Add(time.Hour*24*365), 1, false) == 0 {
+			return errMemoryBudget
+		}
+	}
+	return nil
 }
 
 // poolFor chooses a step's resource pool: an explicit class, else by the
@@ -178,6 +236,7 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	h.Drain()
+	close(h.stop)
 	done := make(chan struct{})
 	go func() { h.active.Wait(); close(done) }()
 	var err error

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -21,6 +22,7 @@ type instance struct {
 	run    api.Function
 	tenant string
 	stack  [1]uint64
+	idle   time.Time // when it was last returned
 
 	// cur is the attempt running in the instance, read by its stdout and
 	// stderr writers (which run on the calling goroutine).
@@ -29,19 +31,51 @@ type instance struct {
 	memHit atomic.Bool
 }
 
-// limitedMemory backs a linear memory and refuses growth past limit,
-// recording that it did so the failure can be reported as QUOTA_EXCEEDED.
+// limitedMemory backs a linear memory. It refuses growth past the block's
+// limit or past the host's instance memory budget, recording that it did
+// so the failure can be reported as QUOTA_EXCEEDED.
 type limitedMemory struct {
-	buf   []byte
-	limit uint64
-	hit   *atomic.Bool
-	init  bool
+	buf    []byte
+	limit  uint64
+	hit    *atomic.Bool
+	init   bool
+	budget *memBudget
+}
+
+// memBudget is the host-wide budget of instance memory; max 0 = none.
+type memBudget struct {
+	used atomic.Int64
+	max  int64
+}
+
+// take reserves n bytes, or reports that the budget has no room.
+func (b *memBudget) take(n int64) bool {
+	if b.max == 0 {
+		b.used.Add(n)
+		return true
+	}
+	for {
+		u := b.used.Load()
+		if u+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
 }
 
 func (m *limitedMemory) Reallocate(size uint64) []byte {
 	if m.init && size > m.limit {
 		m.hit.Store(true)
 		return nil
+	}
+	if grow := int64(size) - int64(len(m.buf)); grow > 0 && !m.budget.take(grow) {
+		if m.init {
+			m.hit.Store(true)
+			return nil
+		}
+		m.budget.used.Add(grow) // the initial size was checked before instantiating
 	}
 	m.init = true
 	if size <= uint64(cap(m.buf)) {
@@ -61,7 +95,10 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return nb
 }
 
-func (m *limitedMemory) Free() { m.buf = nil }
+func (m *limitedMemory) Free() {
+	m.budget.used.Add(-int64(len(m.buf)))
+	m.buf = nil
+}
 
 type stdWriter struct {
 	inst   *instance
@@ -94,7 +131,7 @@ func (b *block) instantiate(ctx context.Context, tenant string) (*instance, erro
 		if c > limit {
 			c = limit
 		}
-		return &limitedMemory{buf: make([]byte, 0, c), limit: limit, hit: &inst.memHit}
+		return &limitedMemory{buf: make([]byte, 0, c), limit: limit, hit: &inst.memHit, budget: b.host.memBudget}
 	}))
 	cfg := b.rt.modCfg.WithStdout(stdWriter{inst: inst}).WithStderr(stdWriter{inst: inst, stderr: true})
 	mod, err := b.rt.r.InstantiateModule(ctx, b.compiled, cfg)
@@ -162,6 +199,10 @@ func (p *instancePool) get(ctx context.Context, tenant string) (*instance, error
 		evict.close()
 	}
 	p.gauge(n)
+	if err := p.blk.host.reserveInstanceMemory(p.blk); err != nil {
+		p.drop()
+		return nil, err
+	}
 	inst, err := p.blk.instantiate(ctx, k)
 	if err != nil {
 		p.drop()
@@ -196,6 +237,7 @@ func (p *instancePool) put(inst *instance, discard bool) {
 	if p.idle == nil {
 		p.idle = make(map[string][]*instance)
 	}
+	inst.idle = p.blk.host.cfg.Clock.Now()
 	p.idle[inst.tenant] = append(p.idle[inst.tenant], inst)
 	p.nIdle++
 	p.mu.Unlock()
@@ -228,4 +270,41 @@ func (p *instancePool) closeAll() {
 		inst.close()
 	}
 	p.gauge(n)
+}
+
+// releaseIdle closes instances idle since before cutoff, keeping at least
+// warm instances, and returns how many it closed. limit > 0 stops after that
+// many (used to make room in the memory budget).
+func (p *instancePool) releaseIdle(cutoff time.Time, warm, limit int) int {
+	var gone []*instance
+	p.mu.Lock()
+	for k, list := range p.idle {
+		kept := list[:0]
+		for _, inst := range list {
+			if p.nIdle > warm && !inst.idle.After(cutoff) && (limit <= 0 || len(gone) < limit) {
+				gone = append(gone, inst)
+				p.nIdle--
+				continue
+			}
+			kept = append(kept, inst)
+		}
+		for i := len(kept); i < len(list); i++ {
+			list[i] = nil
+		}
+		if len(kept) == 0 {
+			delete(p.idle, k)
+		} else {
+			p.idle[k] = kept
+		}
+	}
+	p.live -= len(gone)
+	n := p.live
+	p.mu.Unlock()
+	for _, inst := range gone {
+		inst.close()
+	}
+	if len(gone) > 0 {
+		p.gauge(n)
+	}
+	return len(gone)
 }

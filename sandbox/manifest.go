@@ -50,6 +50,9 @@ type Manifest struct {
 type Limits struct {
 	// MemoryPages caps the instance's linear memory in 64 KiB pages.
 	MemoryPages uint32 `yaml:"memory_pages"`
+	// WarmInstances is how many idle instances are kept however long they
+	// idle (1 by default).
+	WarmInstances int `yaml:"warm_instances"`
 }
 
 var typeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
@@ -81,6 +84,9 @@ func (m *Manifest) Validate(fallbackName string) error {
 	case "", "cpu", "gpu", "io":
 	default:
 		errs = append(errs, fmt.Errorf("resources.class %q: want cpu, gpu or io", m.Resources.Class))
+	}
+	if m.Limits.WarmInstances < 0 {
+		errs = append(errs, fmt.Errorf("limits.warm_instances must not be negative"))
 	}
 	switch m.Isolation {
 	case "":
