@@ -92,11 +92,13 @@ type block struct {
 	memPages  uint32
 	initPages uint32 // memory pages at instantiation
 	warm      int    // idle instances kept however long they idle
-	config    map[string]string
-	httpGrant sandbox.HTTPGrant
-	fsGrant   sandbox.FSGrant
-	entry     string
-	loadedAt  time.Time
+
+	manifestDigest string // of NAME.yaml when loaded from a file
+	config         map[string]string
+	httpGrant      sandbox.HTTPGrant
+	fsGrant        sandbox.FSGrant
+	entry          string
+	loadedAt       time.Time
 
 	rt        *runtimeEnv
 	compiled  wazero.CompiledModule
@@ -327,6 +329,10 @@ func lockFile(path string) (func(), error) {
 // block of the same name. A type already served by another block is
 // refused, naming both.
 func (h *Host) LoadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest) (BlockInfo, error) {
+	return h.loadBlock(ctx, wasm, m, "")
+}
+
+func (h *Host) loadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest, manifestDigest string) (BlockInfo, error) {
 	if err := m.Validate(m.Name); err != nil {
 		return BlockInfo{}, fmt.Errorf("block %q: manifest: %w", m.Name, err)
 	}
@@ -368,7 +374,7 @@ func (h *Host) LoadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest) (
 		host: h, name: m.Name, version: m.Version, digest: digest, types: slices.Clone(m.Types),
 		class: m.Resources.Class, isolation: m.Isolation, memPages: memPages, config: cfg,
 		entry: abi.EntryPointV1, loadedAt: time.Now(), rt: rt, compiled: cm,
-		httpGrant: pol.HTTP, fsGrant: pol.FS, warm: 1,
+		httpGrant: pol.HTTP, fsGrant: pol.FS, warm: 1, manifestDigest: manifestDigest,
 	}
 	if m.Limits.WarmInstances > 0 {
 		b.warm = m.Limits.WarmInstances
@@ -384,7 +390,20 @@ func (h *Host) LoadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest) (
 	}
 	gauge := h.metrics.instances.WithLabelValues(b.name)
 	b.instances = &instancePool{blk: b, max: maxInst, gauge: func(n int) { gauge.Set(float64(n)) }}
+	// Warm one instance before the block serves: a block whose
+	// _initialize traps or loops is refused here, not on its first step.
+	if b.isolation != sandbox.IsolationStep {
+		wctx, cancel := context.WithTimeout(ctx, h.cfg.Limits.CompileTimeout)
+		inst, err := b.instances.get(wctx, "")
+		cancel()
+		if err != nil {
+			cm.Close(ctx)
+			return fail(fmt.Errorf("starting an instance: %s", firstLine(err.Error())))
+		}
+		b.instances.put(inst, false)
+	}
 	if err := h.register(b); err != nil {
+		b.instances.closeAll()
 		cm.Close(ctx)
 		return fail(err)
 	}
@@ -421,7 +440,7 @@ func (h *Host) LoadFile(ctx context.Context, path string) (BlockInfo, error) {
 	if err != nil {
 		return fail(fmt.Errorf("block %q: %w", name, err))
 	}
-	return h.LoadBlock(ctx, wasm, m)
+	return h.loadBlock(ctx, wasm, m, fileDigest(manifestPath))
 }
 
 // LoadDir loads every NAME.wasm in dir (with NAME.yaml beside it) and
@@ -448,8 +467,9 @@ func (h *Host) LoadDir(ctx context.Context, dir string) error {
 	return errors.Join(errs...)
 }
 
-// Reload rescans the directory given to LoadDir: changed blocks are
-// replaced, removed ones unloaded once their steps finish.
+// Reload rescans the directory given to LoadDir: new and changed blocks
+// are loaded (a failure keeps the previous version serving), removed ones
+// unloaded once their steps finish. The error joins every failure.
 func (h *Host) Reload(ctx context.Context) error {
 	h.mu.Lock()
 	dir := h.pluginsDir
@@ -464,41 +484,31 @@ func (h *Host) Reload(ctx context.Context) error {
 	present := map[string]bool{}
 	var errs []error
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".wasm") {
+		name, ok := strings.CutSuffix(e.Name(), ".wasm")
+		if e.IsDir() || !ok {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		name := strings.TrimSuffix(e.Name(), ".wasm")
 		present[name] = true
-		if h.unchanged(name, path) {
-			continue
-		}
-		if _, err := h.LoadFile(ctx, path); err != nil {
+		if err := h.reloadOne(ctx, dir, name); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, b := range h.loadedBlocks() {
 		if !present[b.name] {
-			h.Unload(b.name)
+			h.reloadOne(ctx, dir, b.name)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// unchanged reports whether the loaded block name has the digest of path.
+// unchanged reports whether the loaded block name has the content of
+// path and of the manifest beside it.
 func (h *Host) unchanged(name, path string) bool {
 	h.mu.Lock()
 	b := h.blocks[name]
 	h.mu.Unlock()
-	if b == nil {
-		return false
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]) == b.digest
+	return b != nil && b.digest == fileDigest(path) &&
+		b.manifestDigest == fileDigest(strings.TrimSuffix(path, ".wasm")+".yaml")
 }
 
 // Unload removes block name; its steps in flight finish first.

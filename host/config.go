@@ -28,6 +28,9 @@ type Config struct {
 	Limits Limits
 	// Overload sets the overload thresholds of bounded queues.
 	Overload OverloadThresholds
+	// ReloadDebounce is how long Watch waits after the last change to a
+	// block's files before reloading it (250 ms by default).
+	ReloadDebounce time.Duration
 	// InstanceIdleTimeout releases an idle instance above its block's warm
 	// minimum after this long (5 min by default).
 	InstanceIdleTimeout time.Duration
@@ -214,6 +217,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if l.MemoryHighWaterPages == 0 {
 		l.MemoryHighWaterPages = l.MemoryPages / 4 * 3
+	}
+	if c.ReloadDebounce == 0 {
+		c.ReloadDebounce = 250 * time.Millisecond
 	}
 	if c.InstanceIdleTimeout == 0 {
 		c.InstanceIdleTimeout = 5 * time.Minute

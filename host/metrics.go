@@ -19,6 +19,7 @@ type metrics struct {
 	overload    *prometheus.GaugeVec     // worker_queue_overload_state{resource_pool}
 	instances   *prometheus.GaugeVec     // worker_plugin_instances{block}
 	loadsFailed *prometheus.CounterVec   // worker_plugin_load_failures_total{block}
+	reloads     *prometheus.CounterVec   // worker_plugin_reloads_total{block,result}
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -65,9 +66,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		loadsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_plugin_load_failures_total", Help: "Blocks that failed to load.",
 		}, []string{"block"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "worker_plugin_reloads_total", Help: "Hot reloads of blocks, by result (ok, failed, removed).",
+		}, []string{"block", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.executions, m.duration, m.errors, m.retries, m.timeouts,
-		m.cancels, m.active, m.queueDepth, m.rejections, m.queueWait, m.overload, m.instances, m.loadsFailed} {
+		m.cancels, m.active, m.queueDepth, m.rejections, m.queueWait, m.overload, m.instances, m.loadsFailed, m.reloads} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -24,7 +24,7 @@ const DefaultMaxBodyBytes int64 = 128<<20 + 1<<20
 
 // Options configure the handler New returns. The zero value is valid: no
 // token, no /metrics, logs discarded, DefaultMaxBodyBytes, GET /v1/breakers
-// answering [].
+// listing h.Breakers().
 type Options struct {
 	// Token, when not empty, is required on every /v1 route as
 	// "Authorization: Bearer <token>" (compared in constant time); a request
@@ -39,8 +39,9 @@ type Options struct {
 	// MaxBodyBytes caps a request body (DefaultMaxBodyBytes when 0); a body
 	// over it answers 413.
 	MaxBodyBytes int64
-	// Breakers, when not nil, is called by GET /v1/breakers and its result
-	// encoded as the JSON answer; nil (or a nil result) answers [].
+	// Breakers, when not nil, replaces h.Breakers as the source of
+	// GET /v1/breakers: its result is encoded as the JSON answer, a nil
+	// result as [].
 	Breakers func() any
 }
 
@@ -222,10 +223,15 @@ func (a *api) getPools(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getBreakers(w http.ResponseWriter, r *http.Request) {
-	var v any
-	if a.o.Breakers != nil {
-		v = a.o.Breakers()
+	if a.o.Breakers == nil {
+		b := a.h.Breakers()
+		if b == nil {
+			b = []host.BreakerInfo{}
+		}
+		writeJSON(w, http.StatusOK, b)
+		return
 	}
+	v := a.o.Breakers()
 	if v == nil {
 		v = []struct{}{}
 	}
