@@ -108,3 +108,39 @@ func BenchmarkRawCall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInterruption runs a compute-heavy block (1e6 loop iterations a
+// step) with guest interruption at the deadline and with the block opted
+// out of it (as its operator may allow): the cost of interruption on guest
+// loops.
+func BenchmarkInterruption(b *testing.B) {
+	wasm, err := os.ReadFile(filepath.Join(testblocks.Dir(b), "compute.wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, interrupt := range []bool{true, false} {
+		name := "interrupted"
+		if !interrupt {
+			name = "opted-out"
+		}
+		b.Run(name, func(b *testing.B) {
+			h, err := New(Config{CacheDir: testblocks.CacheDir(b),
+				Blocks: map[string]BlockPolicy{"compute": {AllowNoInterrupt: true}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(context.Background())
+			m := sandbox.Manifest{Name: "compute", Types: []string{"test.compute"}, Interrupt: &interrupt}
+			if _, err := h.LoadBlock(context.Background(), wasm, m); err != nil {
+				b.Fatal(err)
+			}
+			req := StepRequest{Type: "test.compute"}
+			for b.Loop() {
+				res, err := h.Execute(context.Background(), req)
+				if err != nil || res.Status != StatusSuccess {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
+}

@@ -97,6 +97,8 @@ type block struct {
 	config         map[string]string
 	httpGrant      sandbox.HTTPGrant
 	fsGrant        sandbox.FSGrant
+	limits         Limits
+	interrupt      bool // false: the guest is not interrupted at its deadline
 	entry          string
 	loadedAt       time.Time
 
@@ -195,6 +197,7 @@ func checkModule(ctx context.Context, r wazero.Runtime, wasm []byte, memPages ui
 		mod, name, _ := m.Import()
 		problems = append(problems, fmt.Sprintf("imports memory %s.%s: a block must define and export its own memory", mod, name))
 	}
+	problems = append(problems, importedNonFunctions(wasm)...)
 	exports := cm.ExportedFunctions()
 	var versions []string
 	for name := range exports {
@@ -213,6 +216,9 @@ func checkModule(ctx context.Context, r wazero.Runtime, wasm []byte, memPages ui
 			strings.Join(versions, ", "), abi.Version, abi.EntryPointV1))
 	} else {
 		problems = append(problems, fmt.Sprintf("no entry point: export %s () -> (i32)", abi.EntryPointV1))
+	}
+	if _, ok := exports["_start"]; ok {
+		problems = append(problems, "exports _start: a block is a WASI reactor (build Go blocks with -buildmode=c-shared)")
 	}
 	if fn, ok := exports[abi.InitializeExport]; ok && (len(fn.ParamTypes()) != 0 || len(fn.ResultTypes()) != 0) {
 		problems = append(problems, fmt.Sprintf("exports %s with signature %s, it must be () -> ()",
@@ -351,14 +357,17 @@ func (h *Host) loadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest, m
 	if pol.Digest != "" && !strings.EqualFold(pol.Digest, digest) {
 		return fail(fmt.Errorf("digest sha256:%s does not match the pinned sha256:%s", digest, pol.Digest))
 	}
-	memPages := h.cfg.Limits.MemoryPages
-	if m.Limits.MemoryPages != 0 {
-		if m.Limits.MemoryPages > memPages {
-			return fail(fmt.Errorf("manifest asks for %d memory pages, over the host limit of %d", m.Limits.MemoryPages, memPages))
-		}
-		memPages = m.Limits.MemoryPages
+	grants, err := h.checkManifest(&m, pol)
+	if err != nil {
+		return fail(err)
 	}
+	memPages := grants.limits.MemoryPages
 	rt := h.rt
+	if !grants.interrupt {
+		if rt, err = h.uninterruptible(); err != nil {
+			return fail(err)
+		}
+	}
 	cm, err := h.compile(ctx, rt, wasm, memPages)
 	if err != nil {
 		return fail(err)
@@ -374,7 +383,8 @@ func (h *Host) loadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest, m
 		host: h, name: m.Name, version: m.Version, digest: digest, types: slices.Clone(m.Types),
 		class: m.Resources.Class, isolation: m.Isolation, memPages: memPages, config: cfg,
 		entry: abi.EntryPointV1, loadedAt: time.Now(), rt: rt, compiled: cm,
-		httpGrant: pol.HTTP, fsGrant: pol.FS, warm: 1, manifestDigest: manifestDigest,
+		httpGrant: grants.http, fsGrant: grants.fs, warm: 1, manifestDigest: manifestDigest,
+		limits: grants.limits, interrupt: grants.interrupt,
 	}
 	if m.Limits.WarmInstances > 0 {
 		b.warm = m.Limits.WarmInstances
@@ -425,9 +435,9 @@ func (h *Host) LoadFile(ctx context.Context, path string) (BlockInfo, error) {
 	if err != nil {
 		return fail(fmt.Errorf("block %q: manifest: %w", name, err))
 	}
-	m, err := sandbox.ParseManifest(mb, name)
+	m, err := sandbox.ParseManifest(mb, manifestPath, name)
 	if err != nil {
-		return fail(fmt.Errorf("%s: %w", manifestPath, err))
+		return fail(fmt.Errorf("block %q: %w", name, err))
 	}
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -193,6 +193,9 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// Written is the number of bytes written so far (handle_size).
+func (w *outputWriter) Written() int64 { return int64(w.buf.Len()) }
+
 func (w *outputWriter) commit() error {
 	if w.c.setOutput(w.key, w.buf.String()) != 0 {
 		return errLimit

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -42,6 +43,17 @@ func (c *call) capFail(err error) int32 {
 }
 
 func (h *Host) fnHTTPRequest(c *call, mod api.Module, stack []uint64) {
+	bodyID := int32(u32(stack[2]))
+	var body *handle
+	if bodyID != 0 {
+		bh, ok := c.consume(bodyID)
+		if !ok {
+			ret32(stack, c.fail(abi.BadHandle, "body handle "+strconv.Itoa(int(bodyID))+" is not an open readable handle"))
+			return
+		}
+		body = bh
+		defer c.closeHandle(bodyID, false)
+	}
 	ptr, n := u32(stack[0]), u32(stack[1])
 	raw, ok := view(mod, ptr, n)
 	if !ok {
@@ -54,11 +66,13 @@ func (h *Host) fnHTTPRequest(c *call, mod api.Module, stack []uint64) {
 		return
 	}
 	if n > abi.MaxMetaLen {
-		ret32(stack, c.fail(abi.InvalidArgument, "request metadata longer than "+strconv.Itoa(abi.MaxMetaLen)+" bytes"))
+		ret32(stack, c.fail(abi.LimitExceeded, "request metadata longer than "+strconv.Itoa(abi.MaxMetaLen)+" bytes"))
 		return
 	}
 	var meta httpRequestMeta
-	if err := json.Unmarshal(raw, &meta); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&meta); err != nil {
 		ret32(stack, c.fail(abi.InvalidArgument, "request metadata: "+err.Error()))
 		return
 	}
@@ -75,15 +89,8 @@ func (h *Host) fnHTTPRequest(c *call, mod api.Module, stack []uint64) {
 	if req.Method == "" {
 		req.Method = http.MethodGet
 	}
-	bodyID := int32(u32(stack[2]))
-	if bodyID != 0 {
-		bh, ok := c.handle(bodyID)
-		if !ok || bh.r == nil {
-			ret32(stack, c.fail(abi.BadHandle, "body handle "+strconv.Itoa(int(bodyID))+" is not an open readable handle"))
-			return
-		}
-		req.Body, req.BodySize = bh.r, bh.size
-		defer c.closeHandle(bodyID, false)
+	if body != nil {
+		req.Body, req.BodySize = body.r, body.size
 	}
 	resp, err := h.httpc.Do(c.ctx, grant, req)
 	if err != nil {
@@ -193,6 +200,13 @@ func (h *Host) fnBlobOpenWrite(c *call, mod api.Module, stack []uint64) {
 }
 
 func (h *Host) fnBlobPutFrom(c *call, mod api.Module, stack []uint64) {
+	id := int32(u32(stack[2]))
+	src, ok := c.consume(id)
+	if !ok {
+		ret32(stack, c.fail(abi.BadHandle, "handle "+strconv.Itoa(int(id))+" is not an open readable handle"))
+		return
+	}
+	defer c.closeHandle(id, false)
 	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
 	if s != 0 {
 		ret32(stack, s)
@@ -203,14 +217,7 @@ func (h *Host) fnBlobPutFrom(c *call, mod api.Module, stack []uint64) {
 		ret32(stack, s)
 		return
 	}
-	id := int32(u32(stack[2]))
-	src, ok := c.handle(id)
-	if !ok || src.r == nil {
-		ret32(stack, c.fail(abi.BadHandle, "handle "+strconv.Itoa(int(id))+" is not an open readable handle"))
-		return
-	}
 	_, err := h.fs.Put(c.ctx, g, c.st.req.Context.TenantID, string(k), src.r)
-	c.closeHandle(id, false)
 	if err != nil {
 		ret32(stack, c.capFail(err))
 		return

@@ -38,7 +38,11 @@ type outcome struct {
 	msg     string
 	outputs map[string]string
 	failure policy.Failure
-	final   bool // never retried, whatever the flags
+	final   bool  // never retried, whatever the flags
+	err     error // the call's error, inside runAttempt only
+	// abandoned: the call of a block that opted out of interruption still
+	// runs; it releases its instance and pool slot when it returns.
+	abandoned bool
 }
 
 var callPool = sync.Pool{New: func() any { return new(call) }}
@@ -83,10 +87,24 @@ func (h *Host) Execute(ctx context.Context, req StepRequest) (StepResult, error)
 		}
 		class = c
 	}
-	st := &step{req: &req, blk: b, pool: h.poolFor(class, req.Type), limits: &h.cfg.Limits, timeout: timeout}
+	st := &step{req: &req, blk: b, pool: h.poolFor(class, req.Type), limits: &b.limits, timeout: timeout}
 	st.id = req.Context.StepID
 	if st.id == "" {
 		st.id = h.newStepID()
+	}
+	start := time.Now()
+	feat := h.cfg.Features
+	base := ctx
+	if !feat.Cancellation {
+		base = context.WithoutCancel(ctx)
+	}
+	stepCtx, cancel := context.WithCancelCause(base)
+	defer cancel(nil)
+	st.cancel = cancel
+	if feat.BudgetEnabled() {
+		var cancelT context.CancelFunc
+		stepCtx, cancelT = context.WithDeadlineCause(stepCtx, start.Add(timeout), errBudget)
+		defer cancelT()
 	}
 	h.inflightMu.Lock()
 	if _, dup := h.inflight[st.id]; dup {
@@ -102,21 +120,6 @@ func (h *Host) Execute(ctx context.Context, req StepRequest) (StepResult, error)
 		h.inflightMu.Unlock()
 		h.active.Done()
 	}()
-
-	start := time.Now()
-	feat := h.cfg.Features
-	base := ctx
-	if !feat.Cancellation {
-		base = context.WithoutCancel(ctx)
-	}
-	stepCtx, cancel := context.WithCancelCause(base)
-	defer cancel(nil)
-	st.cancel = cancel
-	if feat.BudgetEnabled() {
-		var cancelT context.CancelFunc
-		stepCtx, cancelT = context.WithDeadlineCause(stepCtx, start.Add(timeout), errBudget)
-		defer cancelT()
-	}
 
 	if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, false); err != nil {
 		var rej rejection
@@ -211,7 +214,9 @@ func (h *Host) runWithRetry(stepCtx context.Context, st *step, retries int) (out
 			}
 		}
 		last = h.runAttempt(stepCtx, st, attempt)
-		st.pool.release()
+		if !last.abandoned {
+			st.pool.release()
+		}
 		attempt++
 		if last.status == StatusSuccess {
 			return nil
@@ -275,9 +280,16 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	c := callPool.Get().(*call)
 	c.reset()
 	c.ctx, c.st, c.attempt, c.inst = ctx, st, attempt, inst
-	c.log.reset(h.cfg.Limits.MaxLogBytes)
+	c.log.reset(st.limits.MaxLogBytes)
 	inst.cur = c
-	err = inst.run.CallWithStack(context.WithValue(ctx, callKey{}, c), inst.stack[:])
+	cctx := context.WithValue(ctx, callKey{}, c)
+	if st.blk.interrupt {
+		err = inst.run.CallWithStack(cctx, inst.stack[:])
+	} else if out, done := h.callUninterrupted(ctx, cctx, st, inst, c); !done {
+		return out
+	} else {
+		err = out.err
+	}
 	inst.cur = nil
 	var out outcome
 	discard := err != nil
@@ -289,7 +301,8 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 			c.reported, c.code, c.message = true, abi.ExecutionFailed, "committing handles: "+ferr.Error()
 		}
 		out = c.outcome(int32(inst.stack[0]))
-		if pages := inst.mem.Size() / 65536; pages > h.cfg.Limits.MemoryHighWaterPages {
+		discard = c.limitErr != "" // ABI.md: hitting a cap discards the instance
+		if pages := inst.mem.Size() / 65536; pages > st.limits.MemoryHighWaterPages {
 			discard = true
 		}
 	}
@@ -299,16 +312,38 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	return out
 }
 
+// callUninterrupted runs the call of a block that opted out of
+// interruption. If ctx ends first, the step gets its timeout (or
+// cancellation) at once and the call is abandoned: when it finally returns,
+// its instance is discarded and its pool slot freed. done reports whether
+// the call returned in time (its error in out.err).
+func (h *Host) callUninterrupted(ctx, cctx context.Context, st *step, inst *instance, c *call) (outcome, bool) {
+	ch := make(chan error, 1)
+	go func() { ch <- inst.run.CallWithStack(cctx, inst.stack[:]) }()
+	select {
+	case err := <-ch:
+		return outcome{err: err}, true
+	case <-ctx.Done():
+	}
+	st.blk.refs.Add(1) // keep the block alive until the call returns
+	go func() {
+		<-ch
+		inst.cur = nil
+		c.finish(false)
+		st.blk.instances.put(inst, true)
+		st.pool.release()
+		st.blk.release()
+		c.reset()
+		callPool.Put(c)
+	}()
+	out := h.ctxOutcome(ctx, "while running (the block is not interruptible; its call was abandoned)")
+	out.abandoned = true
+	return out, false
+}
+
 // outcome turns what a guest reported into an outcome.
 func (c *call) outcome(rc int32) outcome {
 	switch {
-	case c.limitErr != "":
-		msg := c.limitErr
-		if c.reported && c.message != "" {
-			msg += "; block reported: " + c.message
-		}
-		return outcome{status: StatusError, code: abi.QuotaExceeded, msg: msg,
-			failure: policy.Failure{Code: abi.QuotaExceeded}}
 	case c.reported:
 		return outcome{status: StatusError, code: c.code, msg: c.message,
 			failure: policy.Failure{Code: c.code, HTTPStatus: c.httpStatus,
@@ -320,6 +355,9 @@ func (c *call) outcome(rc int32) outcome {
 		}
 		return outcome{status: StatusError, code: code, msg: "block returned " + strconv.Itoa(int(rc)),
 			failure: policy.Failure{Code: code}}
+	case c.limitErr != "":
+		return outcome{status: StatusError, code: abi.QuotaExceeded, msg: c.limitErr,
+			failure: policy.Failure{Code: abi.QuotaExceeded}}
 	}
 	return outcome{status: StatusSuccess, code: abi.None, outputs: c.outputs}
 }
@@ -330,17 +368,21 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 	if ctx.Err() != nil {
 		return h.ctxOutcome(ctx, "while running")
 	}
+	if inst.budgetHit.Load() {
+		return outcome{status: StatusError, code: abi.SystemOverload, msg: errMemoryBudget.Error(),
+			failure: policy.Failure{Code: abi.SystemOverload}}
+	}
 	if inst.memHit.Load() {
 		return outcome{status: StatusError, code: abi.QuotaExceeded, final: true,
 			msg:     fmt.Sprintf("block exceeded its memory limit of %d pages (%d MiB)", inst.blk.memPages, inst.blk.memPages/16),
 			failure: policy.Failure{Code: abi.QuotaExceeded}}
 	}
-	msg := "block trapped: "
+	var msg string
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		msg += "exited with code " + strconv.FormatUint(uint64(exit.ExitCode()), 10)
+		msg = "block exited with code " + strconv.FormatUint(uint64(exit.ExitCode()), 10)
 	} else {
-		msg += firstLine(err.Error())
+		msg = "block trapped: " + firstLine(err.Error())
 	}
 	if s := c.log.stderrSummary(); s != "" {
 		msg += " (stderr: " + s + ")"

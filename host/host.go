@@ -35,6 +35,7 @@ type Host struct {
 	metrics *metrics
 	cache   wazero.CompilationCache
 	rt      *runtimeEnv
+	rtNoInt *runtimeEnv // for blocks the operator lets opt out of interruption
 	httpc   *httpcap.Client
 	fs      *fscap.Store
 
@@ -258,6 +259,9 @@ func (h *Host) Close(ctx context.Context) error {
 	if cerr := h.rt.r.Close(context.Background()); cerr != nil && err == nil {
 		err = cerr
 	}
+	if h.rtNoInt != nil {
+		h.rtNoInt.r.Close(context.Background())
+	}
 	if h.cache != nil {
 		h.cache.Close(context.Background())
 	}
@@ -311,4 +315,19 @@ func (h *Host) Breakers() []BreakerInfo {
 	add("http", h.httpc.Breakers())
 	add("fs", h.fs.Breakers())
 	return out
+}
+
+// uninterruptible returns the runtime for blocks that opted out of
+// interruption, creating it on first use.
+func (h *Host) uninterruptible() (*runtimeEnv, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rtNoInt == nil {
+		rt, err := h.newRuntime(context.Background(), false)
+		if err != nil {
+			return nil, err
+		}
+		h.rtNoInt = rt
+	}
+	return h.rtNoInt, nil
 }

@@ -240,7 +240,7 @@ func TestModuleLimits(t *testing.T) {
 	require.ErrorContains(t, err, "memory pages at start, over its limit of 8")
 
 	_, err = h2.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "noop", Types: []string{"noop"}, Limits: sandbox.Limits{MemoryPages: 9999}})
-	require.ErrorContains(t, err, "over the host limit")
+	require.ErrorContains(t, err, "over the operator's cap of 8")
 }
 
 func TestDigestPin(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -128,6 +129,18 @@ func (c *call) key(mod api.Module, ptr, n uint32) ([]byte, int32) {
 	return b, 0
 }
 
+// outKey reads an output key: non-empty valid UTF-8 within the key limit.
+func (c *call) outKey(mod api.Module, ptr, n uint32) ([]byte, int32) {
+	k, s := c.key(mod, ptr, n)
+	if s != 0 {
+		return nil, s
+	}
+	if len(k) == 0 || !utf8.Valid(k) {
+		return nil, c.fail(abi.InvalidArgument, "an output key must be non-empty UTF-8")
+	}
+	return k, 0
+}
+
 func (c *call) badPointer(ptr, n uint32) int32 {
 	return c.fail(abi.BadPointer, "pointer "+strconv.FormatUint(uint64(ptr), 10)+" length "+
 		strconv.FormatUint(uint64(n), 10)+" is outside linear memory")
@@ -231,21 +244,21 @@ func fnInputsJSON(c *call, mod api.Module, stack []uint64) {
 }
 
 func fnOutputSet(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
 	v, ok := view(mod, u32(stack[2]), u32(stack[3]))
 	if !ok {
 		ret32(stack, c.badPointer(u32(stack[2]), u32(stack[3])))
+		return
+	}
+	k, s := c.outKey(mod, u32(stack[0]), u32(stack[1]))
+	if s != 0 {
+		ret32(stack, s)
 		return
 	}
 	ret32(stack, c.setOutput(string(k), string(v)))
 }
 
 func fnOutputOpen(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
+	k, s := c.outKey(mod, u32(stack[0]), u32(stack[1]))
 	if s != 0 {
 		ret32(stack, s)
 		return
@@ -255,15 +268,16 @@ func fnOutputOpen(c *call, mod api.Module, stack []uint64) {
 }
 
 func fnOutputFromHandle(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
+	id := int32(u32(stack[2]))
+	h, ok := c.consume(id)
+	if !ok {
+		ret32(stack, c.fail(abi.BadHandle, "handle "+strconv.Itoa(int(id))+" is not an open readable handle"))
 		return
 	}
-	id := int32(u32(stack[2]))
-	h, ok := c.handle(id)
-	if !ok || h.r == nil {
-		ret32(stack, c.fail(abi.BadHandle, "handle "+strconv.Itoa(int(id))+" is not an open readable handle"))
+	defer c.closeHandle(id, false)
+	k, s := c.outKey(mod, u32(stack[0]), u32(stack[1]))
+	if s != 0 {
+		ret32(stack, s)
 		return
 	}
 	key := string(k)
@@ -276,9 +290,8 @@ func fnOutputFromHandle(c *call, mod api.Module, stack []uint64) {
 		buf.Grow(int(h.size))
 	}
 	n, err := io.Copy(&buf, io.LimitReader(h.r, room+1))
-	c.closeHandle(id, false)
 	if err != nil {
-		ret32(stack, c.fail(abi.IOError, "reading handle: "+err.Error()))
+		ret32(stack, c.ioFail(err))
 		return
 	}
 	if n > room {
@@ -373,8 +386,8 @@ func fnErrorSet(c *call, mod api.Module, stack []uint64) {
 	retryAfter := int32(u32(stack[4]))
 	retryable := int32(u32(stack[5]))
 	switch {
-	case code <= 0 || !code.Known():
-		ret32(stack, c.fail(abi.InvalidArgument, "error code "+strconv.Itoa(int(code))+" is not in the shared table"))
+	case code <= 0:
+		ret32(stack, c.fail(abi.InvalidArgument, "error code "+strconv.Itoa(int(code))+" is not positive"))
 		return
 	case status != 0 && (status < 100 || status > 599):
 		ret32(stack, c.fail(abi.InvalidArgument, "http status "+strconv.Itoa(int(status))+" is not 100..599"))
@@ -388,6 +401,9 @@ func fnErrorSet(c *call, mod api.Module, stack []uint64) {
 	}
 	if len(msg) > abi.MaxMessageLen {
 		msg = msg[:abi.MaxMessageLen]
+	}
+	if !code.Known() {
+		code = abi.ExecutionFailed
 	}
 	c.reported = true
 	c.code, c.message = code, string(msg)
@@ -426,6 +442,13 @@ func fnHandleRead(c *call, mod api.Module, stack []uint64) {
 			return
 		}
 	}
+}
+
+// consume looks up a handle a call consumes: open and readable. The
+// caller closes it whatever its outcome (ABI.md, Handles).
+func (c *call) consume(id int32) (*handle, bool) {
+	h, ok := c.handle(id)
+	return h, ok && h.r != nil
 }
 
 // ioFail maps a stream error onto a status.
@@ -476,6 +499,10 @@ func fnHandleSize(c *call, _ api.Module, stack []uint64) {
 		ret64(stack, int64(c.fail(abi.BadHandle, "handle "+strconv.Itoa(int(id))+" is not open")))
 		return
 	}
+	if w, ok := h.w.(interface{ Written() int64 }); ok && h.size < 0 {
+		ret64(stack, w.Written())
+		return
+	}
 	if h.size < 0 {
 		ret64(stack, int64(c.fail(abi.Unsupported, "the size of handle "+strconv.Itoa(int(id))+" is not known")))
 		return
@@ -499,9 +526,13 @@ func fnHandleClose(c *call, _ api.Module, stack []uint64) {
 // stepBuffer is a buffer_new handle: its bytes count against the step's
 // output limit, so a guest cannot grow host memory without bound.
 type stepBuffer struct {
-	c *call
+	c       *call
+	written int64
 	bytes.Buffer
 }
+
+// Written is the number of bytes written so far (handle_size).
+func (b *stepBuffer) Written() int64 { return b.written }
 
 func (b *stepBuffer) Write(p []byte) (int, error) {
 	if b.c.bufBytes+int64(len(p)) > b.c.st.limits.MaxOutputBytes {
@@ -509,6 +540,7 @@ func (b *stepBuffer) Write(p []byte) (int, error) {
 		return 0, errLimit
 	}
 	b.c.bufBytes += int64(len(p))
+	b.written += int64(len(p))
 	return b.Buffer.Write(p)
 }
 

@@ -27,19 +27,22 @@ type instance struct {
 	// cur is the attempt running in the instance, read by its stdout and
 	// stderr writers (which run on the calling goroutine).
 	cur *call
-	// memHit is set when the guest tried to grow memory past its limit.
-	memHit atomic.Bool
+	// memHit is set when the guest tried to grow memory past its limit,
+	// budgetHit when the host's instance memory budget refused it.
+	memHit    atomic.Bool
+	budgetHit atomic.Bool
 }
 
 // limitedMemory backs a linear memory. It refuses growth past the block's
 // limit or past the host's instance memory budget, recording that it did
 // so the failure can be reported as QUOTA_EXCEEDED.
 type limitedMemory struct {
-	buf    []byte
-	limit  uint64
-	hit    *atomic.Bool
-	init   bool
-	budget *memBudget
+	buf       []byte
+	limit     uint64
+	hit       *atomic.Bool
+	budgetHit *atomic.Bool
+	init      bool
+	budget    *memBudget
 }
 
 // memBudget is the host-wide budget of instance memory; max 0 = none.
@@ -72,7 +75,7 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	}
 	if grow := int64(size) - int64(len(m.buf)); grow > 0 && !m.budget.take(grow) {
 		if m.init {
-			m.hit.Store(true)
+			m.budgetHit.Store(true)
 			return nil
 		}
 		m.budget.used.Add(grow) // the initial size was checked before instantiating
@@ -131,11 +134,15 @@ func (b *block) instantiate(ctx context.Context, tenant string) (*instance, erro
 		if c > limit {
 			c = limit
 		}
-		return &limitedMemory{buf: make([]byte, 0, c), limit: limit, hit: &inst.memHit, budget: b.host.memBudget}
+		return &limitedMemory{buf: make([]byte, 0, c), limit: limit, hit: &inst.memHit,
+			budgetHit: &inst.budgetHit, budget: b.host.memBudget}
 	}))
 	cfg := b.rt.modCfg.WithStdout(stdWriter{inst: inst}).WithStderr(stdWriter{inst: inst, stderr: true})
 	mod, err := b.rt.r.InstantiateModule(ctx, b.compiled, cfg)
 	if err != nil {
+		if inst.budgetHit.Load() {
+			return nil, errMemoryBudget
+		}
 		return nil, err
 	}
 	inst.mod = mod

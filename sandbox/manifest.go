@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -44,6 +45,79 @@ type Manifest struct {
 	Limits Limits `yaml:"limits"`
 	// Config values are readable by the block with config_get.
 	Config map[string]string `yaml:"config"`
+	// Secrets names config keys whose values are never logged.
+	Secrets []string `yaml:"secrets"`
+	// Capabilities are what the block asks for; the operator's grant caps
+	// them, and a manifest asking more than granted is refused.
+	Capabilities Capabilities `yaml:"capabilities"`
+	// Interrupt false asks to run without guest interruption at the
+	// deadline (for compute-heavy blocks); only honoured when the operator
+	// allows it for this block. Default true.
+	Interrupt *bool `yaml:"interrupt"`
+
+	// File is where the manifest was read from, for error messages.
+	File string `yaml:"-"`
+	// Lines maps field paths (e.g. "limits.memory_pages",
+	// "capabilities.http.allow[1]") to their line in File.
+	Lines map[string]int `yaml:"-"`
+}
+
+// Capabilities are the I/O a block asks for.
+type Capabilities struct {
+	// HTTP asks for egress; Allow lists scheme://host[:port] patterns, or
+	// "*" for whatever the operator grants.
+	HTTP *struct {
+		Allow        []string `yaml:"allow"`
+		AllowPrivate bool     `yaml:"allow_private"`
+	} `yaml:"http"`
+	// FS asks for a blob space; the operator chooses its root.
+	FS *struct {
+		ReadOnly bool `yaml:"read_only"`
+	} `yaml:"fs"`
+}
+
+// Where returns "FILE:LINE" of a field path, as precise as known.
+func (m *Manifest) Where(path string) string {
+	file := m.File
+	if file == "" {
+		file = "manifest " + m.Name
+	}
+	for p := path; p != ""; {
+		if l, ok := m.Lines[p]; ok {
+			return file + ":" + strconv.Itoa(l)
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return file
+}
+
+// recordLines walks a YAML node and records the line of every field path.
+func recordLines(n *yaml.Node, path string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			recordLines(c, path, lines)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if path != "" {
+				k = path + "." + k
+			}
+			lines[k] = n.Content[i].Line
+			recordLines(n.Content[i+1], k, lines)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := path + "[" + strconv.Itoa(i) + "]"
+			lines[k] = c.Line
+			recordLines(c, k, lines)
+		}
+	}
 }
 
 // Limits are per-block limits. Zero fields inherit the host's.
@@ -53,6 +127,9 @@ type Limits struct {
 	// WarmInstances is how many idle instances are kept however long they
 	// idle (1 by default).
 	WarmInstances int `yaml:"warm_instances"`
+	// OutputBytes caps the step's outputs; LogBytes its guest log.
+	OutputBytes int64 `yaml:"output_bytes"`
+	LogBytes    int   `yaml:"log_bytes"`
 }
 
 var typeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,127}$`)
@@ -85,6 +162,9 @@ func (m *Manifest) Validate(fallbackName string) error {
 	default:
 		errs = append(errs, fmt.Errorf("resources.class %q: want cpu, gpu or io", m.Resources.Class))
 	}
+	if m.Limits.OutputBytes < 0 || m.Limits.LogBytes < 0 {
+		errs = append(errs, fmt.Errorf("limits: sizes must not be negative"))
+	}
 	if m.Limits.WarmInstances < 0 {
 		errs = append(errs, fmt.Errorf("limits.warm_instances must not be negative"))
 	}
@@ -98,17 +178,44 @@ func (m *Manifest) Validate(fallbackName string) error {
 	return errors.Join(errs...)
 }
 
-// ParseManifest decodes and validates a manifest. Unknown fields are errors
-// that name the line.
-func ParseManifest(data []byte, fallbackName string) (Manifest, error) {
+// ParseManifest decodes and validates a manifest read from file (used in
+// messages). Unknown fields are errors that name the line.
+func ParseManifest(data []byte, file, fallbackName string) (Manifest, error) {
 	var m Manifest
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
-		return Manifest{}, fmt.Errorf("manifest: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return Manifest{}, yamlError(file, err)
 	}
+	var root yaml.Node
+	m.Lines = map[string]int{}
+	if yaml.Unmarshal(data, &root) == nil {
+		recordLines(&root, "", m.Lines)
+	}
+	m.File = file
 	if err := m.Validate(fallbackName); err != nil {
-		return Manifest{}, fmt.Errorf("manifest: %w", err)
+		return Manifest{}, fmt.Errorf("%s: %w", file, err)
 	}
 	return m, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError rewrites a YAML decoding error as "FILE:LINE: reason" lines.
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var errs []error
+	for _, m := range msgs {
+		m = strings.TrimSpace(m)
+		if g := yamlLineRE.FindStringSubmatch(m); g != nil {
+			errs = append(errs, fmt.Errorf("%s:%s: %s", file, g[1], g[2]))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %s", file, strings.TrimPrefix(m, "yaml: ")))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beamline/blockhost/host"
+	fscap "github.com/beamline/blockhost/plugins/fs"
+	httpcap "github.com/beamline/blockhost/plugins/http"
+	"github.com/beamline/blockhost/policy"
+	"github.com/beamline/blockhost/sandbox"
+)
+
+const goodConfig = `
+listen: 0.0.0.0:9090
+plugins_dir: plugins
+watch_plugins: false
+cache_dir: /var/cache/blockhost
+api_token: s3cret
+tls:
+  cert_file: tls/cert.pem
+  key_file: tls/key.pem
+shutdown_grace: 5s
+log: {level: debug, format: text}
+features:
+  advanced_retry: true
+  complete_timeout: "1"
+  cancellation: FALSE
+  queue_management: 0
+  circuit_breaker: True
+retry: {base: 50ms, cap: 2s, jitter: Equal}
+defaults: {timeout_ms: 1500, retry_count: 0}
+pools:
+  io: {max_concurrency: 16, max_queue_size: 10, policy: drop_oldest, tenant_share: 0.25}
+  media: {max_concurrency: 2}
+overload: {degraded: 0.6, overloaded: 0.9}
+http: {connect_timeout: 2s, total_timeout: 20s}
+fs: {read_timeout: 1s, write_timeout: 2s, delete_timeout: 3s}
+limits:
+  memory_pages: 256
+  memory_high_water_pages: 200
+  max_input_bytes: 1MiB
+  max_output_bytes: 2048
+  max_log_bytes: 4KiB
+  max_handles: 8
+  max_module_bytes: 16MiB
+  compile_timeout: 10s
+blocks:
+  text_uppercase:
+    digest: sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789
+    allow_no_interrupt: yes_this_is_wrong
+  http_request:
+    config: {base_url: "https://example.com", retries: 3}
+    secret: [api_key]
+    http:
+      allow: ["https://api.example.com", "https://*.example.org:8443", "http://localhost:9000"]
+      allow_private: true
+  blob_store:
+    fs: {root: blobs, fallback: /mnt/fallback, read_only: false, per_tenant: 1}
+`
+
+func TestParseConfigGood(t *testing.T) {
+	good := strings.Replace(goodConfig, "allow_no_interrupt: yes_this_is_wrong", "allow_no_interrupt: true", 1)
+	c, err := parseConfig([]byte(good), "host.yaml", "/etc/blockhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fileConfig{
+		Listen:        "0.0.0.0:9090",
+		PluginsDir:    "/etc/blockhost/plugins",
+		WatchPlugins:  false,
+		CacheDir:      "/var/cache/blockhost",
+		CertFile:      "/etc/blockhost/tls/cert.pem",
+		KeyFile:       "/etc/blockhost/tls/key.pem",
+		APIToken:      "s3cret",
+		ShutdownGrace: 5 * time.Second,
+		LogLevel:      slog.LevelDebug,
+		LogFormat:     "text",
+		Features: policy.Features{
+			AdvancedRetry: true, CompleteTimeout: true, CircuitBreaker: true,
+		},
+		Retry:             policy.RetryConfig{Base: 50 * time.Millisecond, Cap: 2 * time.Second, Jitter: policy.JitterEqual},
+		DefaultTimeout:    1500 * time.Millisecond,
+		DefaultRetryCount: -1,
+		Pools: []host.PoolConfig{
+			{Name: "cpu", MaxConcurrency: 4},
+			{Name: "gpu", MaxConcurrency: 1},
+			{Name: "io", MaxConcurrency: 16, MaxQueueSize: 10, Policy: host.PolicyDropOldest, TenantShare: 0.25},
+			{Name: "media", MaxConcurrency: 2},
+		},
+		Overload: host.OverloadThresholds{Degraded: 0.6, Overloaded: 0.9},
+		HTTP:     httpcap.Config{ConnectTimeout: 2 * time.Second, TotalTimeout: 20 * time.Second},
+		FS:       fscap.Config{ReadTimeout: time.Second, WriteTimeout: 2 * time.Second, DeleteTimeout: 3 * time.Second},
+		Limits: host.Limits{
+			MemoryPages: 256, MemoryHighWaterPages: 200,
+			MaxInputBytes: 1 << 20, MaxOutputBytes: 2048, MaxLogBytes: 4 << 10,
+			MaxHandles: 8, MaxModuleBytes: 16 << 20, CompileTimeout: 10 * time.Second,
+		},
+		Blocks: map[string]host.BlockPolicy{
+			"text_uppercase": {Digest: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", AllowNoInterrupt: true},
+			"http_request": {
+				Config: map[string]string{"base_url": "https://example.com", "retries": "3"}, Secret: []string{"api_key"},
+				HTTP: sandbox.HTTPGrant{Allow: []string{"https://api.example.com", "https://*.example.org:8443", "http://localhost:9000"}, AllowPrivate: true},
+			},
+			"blob_store": {FS: sandbox.FSGrant{Root: "/etc/blockhost/blobs", Fallback: "/mnt/fallback", PerTenant: true}},
+		},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("parsed\n%+v\nwant\n%+v", c, want)
+	}
+}
+
+func TestParseConfigEmpty(t *testing.T) {
+	for _, data := range []string{"", "# nothing\n", "---\n", "features:\n"} {
+		c, err := parseConfig([]byte(data), "f.yaml", "/")
+		if err != nil {
+			t.Errorf("%q: %v", data, err)
+			continue
+		}
+		if !reflect.DeepEqual(c, defaultFileConfig()) {
+			t.Errorf("%q: got %+v, want the defaults", data, c)
+		}
+	}
+}
+
+// TestParseConfigErrors checks that every error is reported, each with its
+// line, in file order.
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		want []string // "LINE: substring"
+	}{
+		{"unknown top key", "listen: 127.0.0.1:1\nplugin_dir: x\n", []string{"2: plugin_dir: unknown key"}},
+		{"unknown nested key", "log:\n  level: info\n  colour: red\n", []string{"3: log.colour: unknown key"}},
+		{"repeated key", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", []string{"2: listen: repeated (first at line 1)"}},
+		{"bad listen", "listen: localhost\n", []string{"1: listen: \"localhost\": want HOST:PORT"}},
+		{"bad port", "listen: localhost:http\n", []string{"1: listen: \"localhost:http\": port must be a number"}},
+		{"bad flag names the key", "features:\n  cancellation: yes\n", []string{`2: features.cancellation: invalid value "yes" (want true, false, 1 or 0)`}},
+		{"unknown feature", "features:\n  retries: true\n", []string{"2: features.retries: unknown key"}},
+		{"flag not scalar", "features:\n  cancellation: [true]\n", []string{"2: features.cancellation: want true or false, got a list"}},
+		{"bad duration", "shutdown_grace: 30\n", []string{"1: shutdown_grace: want a duration"}},
+		{"bad duration text", "shutdown_grace: soon\n", []string{`1: shutdown_grace: "soon" is not a duration`}},
+		{"negative duration", "retry:\n  base: -1s\n", []string{"2: retry.base: must be positive"}},
+		{"bad jitter", "retry:\n  jitter: wobbly\n", []string{`2: retry.jitter: unknown jitter "wobbly"`}},
+		{"cap below base", "retry:\n  base: 2s\n  cap: 1s\n", []string{"2: retry: retry cap 1s is below base 2s"}},
+		{"bad log level", "log: {level: loud}\n", []string{`1: log.level: "loud": want debug, info, warn or error`}},
+		{"bad log format", "log:\n  format: xml\n", []string{`2: log.format: "xml": want json or text`}},
+		{"tls half", "tls:\n  cert_file: a.pem\n", []string{"2: tls: cert_file and key_file go together"}},
+		{"timeout not int", "defaults:\n  timeout_ms: fast\n", []string{"2: defaults.timeout_ms: want an integer, got a string"}},
+		{"timeout zero", "defaults:\n  timeout_ms: 0\n", []string{"2: defaults.timeout_ms: 0 out of range"}},
+		{"retry count negative", "defaults:\n  retry_count: -1\n", []string{"2: defaults.retry_count: -1 out of range"}},
+		{"pool concurrency", "pools:\n  cpu:\n    max_concurrency: 0\n", []string{"3: pools.cpu.max_concurrency: 0 out of range"}},
+		{"pool policy", "pools:\n  io: {policy: defer}\n", []string{`2: pools.io.policy: "defer": want reject_new or drop_oldest`}},
+		{"pool name", "pools:\n  CPU: {max_concurrency: 2}\n", []string{`2: pools: "CPU" is not a pool name`}},
+		{"pools not mapping", "pools: [cpu]\n", []string{"1: pools: want a mapping, got a list"}},
+		{"memory pages", "limits:\n  memory_pages: 70000\n", []string{"2: limits.memory_pages: 70000 out of range [1, 65536]"}},
+		{"high water", "limits:\n  memory_pages: 100\n  memory_high_water_pages: 200\n", []string{"3: limits.memory_high_water_pages: 200 is above memory_pages (100)"}},
+		{"bad size", "limits:\n  max_input_bytes: 1MB\n", []string{`2: limits.max_input_bytes: want a size such as 65536, 64KiB or 128MiB, got "1MB"`}},
+		{"size too big", "limits:\n  max_input_bytes: 5GiB\n", []string{"2: limits.max_input_bytes: 5GiB is larger than"}},
+		{"digest", "blocks:\n  b:\n    digest: abc\n", []string{"3: blocks.b.digest: want the sha256"}},
+		{"block unknown key", "blocks:\n  b:\n    digets: abc\n", []string{"3: blocks.b.digets: unknown key"}},
+		{"block config nested", "blocks:\n  b:\n    config:\n      k: {a: 1}\n", []string{"4: blocks.b.config.k: want a string, got a mapping"}},
+		{"allow pattern", "blocks:\n  b:\n    http:\n      allow: [example.com, \"ftp://x.org\", \"https://a.org/path\"]\n", []string{
+			`4: blocks.b.http.allow: allow pattern "example.com": want scheme://host[:port]`,
+			`4: blocks.b.http.allow: allow pattern "ftp://x.org": scheme "ftp": only http and https are allowed`,
+			`4: blocks.b.http.allow: allow pattern "https://a.org/path": want only scheme://host[:port]`,
+		}},
+		{"fs without root", "blocks:\n  b:\n    fs: {read_only: true}\n", []string{"3: blocks.b.fs: root is required"}},
+		{"tenant share", "pools:\n  io: {tenant_share: 1.5}\n", []string{"2: pools.io.tenant_share: 1.5: want a number above 0 and at most 1"}},
+		{"overload order", "overload:\n  degraded: 0.9\n  overloaded: 0.5\n", []string{"2: overload: degraded (0.9) must not be above overloaded (0.5)"}},
+		{"http timeout", "http:\n  connect_timeout: 0s\n", []string{"2: http.connect_timeout: must be positive"}},
+		{"secret not list", "blocks:\n  b:\n    secret: api_key\n", []string{"3: blocks.b.secret: want a list, got a string"}},
+		{"root not mapping", "- a\n- b\n", []string{"1: config: want a mapping, got a list"}},
+		{"yaml syntax", "listen: [\n", []string{"1: did not find expected node content"}},
+		{"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", []string{"2: only one YAML document is allowed"}},
+		{
+			"all errors collected in order",
+			"listen: nope\nfeatures:\n  advanced_retry: maybe\n  circuit_breaker: 2\nlimits:\n  max_handles: 0\nbogus: 1\n",
+			[]string{
+				"1: listen:",
+				`3: features.advanced_retry: invalid value "maybe"`,
+				`4: features.circuit_breaker: invalid value "2"`,
+				"6: limits.max_handles: 0 out of range",
+				"7: bogus: unknown key",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tt.data), "host.yaml", "/")
+			var ce *configError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a *configError", err)
+			}
+			lines := strings.Split(ce.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(lines), len(tt.want), ce)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], "host.yaml:"+w[:strings.Index(w, ":")]+":") || !strings.Contains(lines[i], w[strings.Index(w, ":")+2:]) {
+					t.Errorf("error %d = %q, want host.yaml:%s", i, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigResolvesAgainstItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "conf", "host.yaml")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("plugins_dir: ../plugins\ncache_dir: /abs/cache\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "plugins"); c.PluginsDir != want {
+		t.Errorf("plugins_dir = %s, want %s", c.PluginsDir, want)
+	}
+	if c.CacheDir != "/abs/cache" {
+		t.Errorf("cache_dir = %s, want /abs/cache", c.CacheDir)
+	}
+}
+
+// TestExampleConfig keeps examples/host.yaml valid and as documented: every
+// CP2 feature on, plugins and cache under build/.
+func TestExampleConfig(t *testing.T) {
+	c, err := loadConfig("../../examples/host.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := policy.Features{AdvancedRetry: true, CompleteTimeout: true, Cancellation: true, QueueManagement: true, CircuitBreaker: true}
+	if c.Features != all {
+		t.Errorf("features = %+v, want every CP2 feature on", c.Features)
+	}
+	root, _ := filepath.Abs("../..")
+	if want := filepath.Join(root, "build", "plugins"); c.PluginsDir != want {
+		t.Errorf("plugins_dir = %s, want %s", c.PluginsDir, want)
+	}
+	if want := filepath.Join(root, "build", "cache"); c.CacheDir != want {
+		t.Errorf("cache_dir = %s, want %s", c.CacheDir, want)
+	}
+	if c.Listen != "127.0.0.1:8080" {
+		t.Errorf("listen = %s", c.Listen)
+	}
+	if _, err := host.New(c.hostConfig()); err != nil {
+		t.Errorf("host.New rejects the example's settings: %v", err)
+	}
+}
+
+func TestFeaturePrecedence(t *testing.T) {
+	on, off := true, false
+	env := func(kv ...string) func(string) (string, bool) {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	tests := []struct {
+		name string
+		file policy.Features
+		env  func(string) (string, bool)
+		ff   featureFlags
+		want policy.Features
+	}{
+		{"defaults off", policy.Features{}, env(), featureFlags{}, policy.Features{}},
+		{"file", policy.Features{Cancellation: true}, env(), featureFlags{}, policy.Features{Cancellation: true}},
+		{"env over file", policy.Features{Cancellation: true}, env("CP2_CANCELLATION_ENABLED", "0"), featureFlags{}, policy.Features{}},
+		{"env sets", policy.Features{}, env("CP2_ADVANCED_RETRY_ENABLED", "TRUE"), featureFlags{}, policy.Features{AdvancedRetry: true}},
+		{"flag over env", policy.Features{}, env("CP2_CIRCUIT_BREAKER_ENABLED", "true"), featureFlags{4: &off}, policy.Features{}},
+		{"flag over env over file", policy.Features{QueueManagement: true}, env("CP2_QUEUE_MANAGEMENT_ENABLED", "false"), featureFlags{3: &on}, policy.Features{QueueManagement: true}},
+		{"flags each their own", policy.Features{}, env(), featureFlags{0: &on, 1: &on, 2: &off}, policy.Features{AdvancedRetry: true, CompleteTimeout: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := resolveFeatures(tt.file, tt.env, tt.ff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBadEnvValueNamesTheVariable(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		switch k {
+		case "CP2_CANCELLATION_ENABLED":
+			return "yes", true
+		case "CP2_COMPLETE_TIMEOUT_ENABLED":
+			return "", true
+		}
+		return "", false
+	}
+	_, err := resolveFeatures(policy.Features{}, lookup, featureFlags{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`CP2_CANCELLATION_ENABLED: invalid value "yes"`, `CP2_COMPLETE_TIMEOUT_ENABLED: invalid value ""`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+func TestBadFlagValueNamesTheFlag(t *testing.T) {
+	for _, f := range features {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var ff featureFlags
+		ff.register(fs)
+		err := fs.Parse([]string{"--" + f.flag + "=maybe"})
+		if err == nil || !strings.Contains(err.Error(), f.flag) || !strings.Contains(err.Error(), "want true, false, 1 or 0") {
+			t.Errorf("--%s=maybe: err = %v, want one naming the flag", f.flag, err)
+		}
+		for _, v := range []string{"true", "FALSE", "1", "0"} {
+			if err := fs.Parse([]string{"--" + f.flag, v}); err != nil {
+				t.Errorf("--%s %s: %v", f.flag, v, err)
+			}
+		}
+	}
+}

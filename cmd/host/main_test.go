@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beamline/blockhost/policy"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server's
+// logger and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errOut syncBuffer
+	c := &cli{stdout: &out, stderr: &errOut, lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	code := c.main(context.Background(), args)
+	return result{code, out.String(), errOut.String()}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args       []string
+		code       int
+		stdout     string
+		stderr     string
+		wantOutput bool
+	}{
+		{nil, exitUsage, "", "Usage:", false},
+		{[]string{"--help"}, exitOK, "Usage:", "", true},
+		{[]string{"help"}, exitOK, "Usage:", "", true},
+		{[]string{"help", "run"}, exitOK, "blockhost run PLUGIN.wasm", "", true},
+		{[]string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`, false},
+		{[]string{"serve", "--help"}, exitOK, "-cp2-advanced-retry", "", true},
+		{[]string{"run", "-h"}, exitOK, "-allow-http", "", true},
+		{[]string{"validate", "--help"}, exitOK, "FILE:LINE: reason", "", true},
+		{[]string{"version", "--help"}, exitOK, "blockhost version", "", true},
+		{[]string{"serve", "--nope"}, exitUsage, "", "flag provided but not defined: -nope", false},
+		{[]string{"serve", "extra"}, exitUsage, "", `unexpected argument "extra"`, false},
+		{[]string{"validate"}, exitUsage, "", "want PLUGIN.wasm or --config FILE", false},
+		{[]string{"run"}, exitUsage, "", "want exactly one PLUGIN.wasm", false},
+		{[]string{"run", "a.wasm", "b.wasm"}, exitUsage, "", "want exactly one PLUGIN.wasm", false},
+		{[]string{"run", "x.wasm", "--cp2-cancellation=maybe"}, exitUsage, "", `invalid value "maybe" for flag -cp2-cancellation: want true, false, 1 or 0`, false},
+		{[]string{"run", "x.wasm", "--type", "t", "--input", `{"n":1}`}, exitUsage, "", `--input: input "n": want a string (structured values are JSON-encoded strings), got 1`, false},
+		{[]string{"run", "x.wasm", "--type", "t", "--context", `{"tenant":"a"}`}, exitUsage, "", `--context: unknown field "tenant"`, false},
+		{[]string{"run", "x.wasm", "--type", "t"}, exitUsage, "", "x.wasm: no such file", false},
+		{[]string{"validate", "missing.wasm"}, exitUsage, "", "missing.wasm: no such file", false},
+		{[]string{"version", "x"}, exitUsage, "", "version takes no arguments", false},
+		{[]string{"run", "x.wasm", "--retry-count", "-1"}, exitUsage, "", `invalid value "-1" for flag -retry-count: want a whole number >= 0`, false},
+		{[]string{"run", "x.wasm", "--input", `[1]`}, exitUsage, "", "--input: cannot unmarshal array", false},
+		{[]string{"run", "x.wasm", "--allow-http", "example.com/path"}, exitUsage, "", `--allow-http "example.com/path": allow pattern "https://example.com/path": want only scheme://host[:port]`, false},
+		{[]string{"run", "x.wasm", "--fs-root", "/nonexistent/dir"}, exitUsage, "", "--fs-root /nonexistent/dir: not a directory", false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			r := runCLI(t, nil, tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tt.stdout) || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stdout %q, stderr %q; want them to contain %q and %q", r.stdout, r.stderr, tt.stdout, tt.stderr)
+			}
+			if tt.wantOutput == (r.stdout == "") {
+				t.Errorf("stdout = %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := runCLI(t, nil, "version")
+	if r.code != exitOK || !strings.Contains(r.stdout, "blockhost dev\n") || !strings.Contains(r.stdout, "go: go1.") || !strings.Contains(r.stdout, "abi: v1\n") {
+		t.Errorf("exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestValidateConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("listen: nope\nfeatures:\n  cancellation: sometimes\nextra: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "validate", "--config", bad)
+	want := bad + ":1: listen: \"nope\": want HOST:PORT, e.g. 127.0.0.1:8080\n" +
+		bad + ":3: features.cancellation: invalid value \"sometimes\" (want true, false, 1 or 0)\n" +
+		bad + ":4: extra: unknown key"
+	if r.code != exitFailure || !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", r.code, r.stdout, want)
+	}
+
+	r = runCLI(t, nil, "validate", "--config", "../../examples/host.yaml")
+	if r.code != exitOK || r.stdout != "ok: ../../examples/host.yaml\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	r = runCLI(t, nil, "validate", "--config", filepath.Join(dir, "missing.yaml"))
+	if r.code != exitUsage {
+		t.Errorf("missing file: exit %d", r.code)
+	}
+}
+
+func TestServeStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "host.yaml")
+	if err := os.WriteFile(cfg, []byte("plugins_dir: .\nfeatures: {cancellation: nah}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"config error with line", nil, []string{"--config", cfg}, cfg + `:2: features.cancellation: invalid value "nah"`},
+		{"bad env names the variable", map[string]string{"CP2_QUEUE_MANAGEMENT_ENABLED": "on"}, []string{"--plugins", dir}, `CP2_QUEUE_MANAGEMENT_ENABLED: invalid value "on"`},
+		{"bad flag names the flag", nil, []string{"--plugins", dir, "--cp2-circuit-breaker", "enabled"}, `invalid value "enabled" for flag -cp2-circuit-breaker`},
+		{"no plugins dir", nil, nil, "no plugins directory"},
+		{"plugins dir missing", nil, []string{"--plugins", filepath.Join(dir, "nope")}, "not a readable directory"},
+		{"missing config", nil, []string{"--config", filepath.Join(dir, "nope.yaml")}, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, tt.env, append([]string{"serve"}, tt.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tt.want)
+			}
+		})
+	}
+}
+
+// TestServeLifecycle starts serve in-process on a free port with an empty
+// plugins directory, checks precedence, the token and health, then stops it
+// as a signal would.
+func TestServeLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	if err := os.Mkdir(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "host.yaml")
+	conf := "listen: 127.0.0.1:0\nplugins_dir: plugins\napi_token: from-file\nshutdown_grace: 2s\n" +
+		"features: {advanced_retry: true, cancellation: true, circuit_breaker: false}\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"CP2_CANCELLATION_ENABLED":    "false", // env over file
+		"CP2_CIRCUIT_BREAKER_ENABLED": "1",     // env over file
+		"CP2_ADVANCED_RETRY_ENABLED":  "1",     // flag over env
+		"BLOCKHOST_API_TOKEN":         "s3cret-token",
+	}
+	var stdout, stderr syncBuffer
+	addrc := make(chan string, 1)
+	c := &cli{
+		stdout: &stdout, stderr: &stderr,
+		lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		ready:  func(addr string) { addrc <- addr },
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- c.main(ctx, []string{"serve", "--config", cfg, "--cp2-advanced-retry=false"}) }()
+
+	var base string
+	select {
+	case addr := <-addrc:
+		base = "http://" + addr
+	case code := <-done:
+		t.Fatalf("serve exited %d before listening:\n%s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		stop()
+		t.Fatalf("serve did not listen in 30s:\n%s", stderr.String())
+	}
+
+	get := func(path, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/readyz", ""); code != http.StatusOK {
+		t.Errorf("/readyz = %d", code)
+	}
+	if code, _ := get("/healthz", ""); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get("/v1/features", ""); code != http.StatusUnauthorized {
+		t.Errorf("/v1/features without token = %d, want 401", code)
+	}
+	if code, _ := get("/v1/features", "from-file"); code != http.StatusUnauthorized {
+		t.Errorf("/v1/features with the file's token = %d, want 401 (BLOCKHOST_API_TOKEN overrides)", code)
+	}
+	code, body := get("/v1/features", "s3cret-token")
+	var f policy.Features
+	if err := json.Unmarshal([]byte(body), &f); code != http.StatusOK || err != nil {
+		t.Fatalf("/v1/features = %d %s", code, body)
+	}
+	if want := (policy.Features{CircuitBreaker: true}); f != want {
+		t.Errorf("features = %+v, want %+v (flag > env > file)", f, want)
+	}
+	if code, body := get("/metrics", ""); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics = %d", code)
+	}
+
+	stop()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d, want 0", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop within 10s of the signal")
+	}
+	logs := stderr.String()
+	if strings.Contains(logs, "s3cret-token") || strings.Contains(logs, "from-file") {
+		t.Errorf("the API token was logged:\n%s", logs)
+	}
+	for _, want := range []string{`"message":"blockhost serving"`, `"component":"blockhost"`, `"listen":"127.0.0.1:`, `"circuit_breaker":true`, `"message":"draining"`, `"message":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s:\n%s", want, logs)
+		}
+	}
+}
+
+// TestServeTLS serves over TLS with a self-signed certificate from the
+// config file.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	conf := "listen: 127.0.0.1:0\nplugins_dir: .\ntls: {cert_file: cert.pem, key_file: key.pem}\nshutdown_grace: 1s\n"
+	cfg := filepath.Join(dir, "host.yaml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var stderr syncBuffer
+	addrc := make(chan string, 1)
+	c := &cli{stdout: io.Discard, stderr: &stderr, lookup: func(string) (string, bool) { return "", false }, ready: func(a string) { addrc <- a }}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- c.main(ctx, []string{"serve", "--config", cfg}) }()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case code := <-done:
+		t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(mustParse(t, der))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Errorf("GET /healthz over TLS = %d", resp.StatusCode)
+	}
+	stop()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"tls":true`) {
+		t.Errorf("startup line does not say tls:\n%s", stderr.String())
+	}
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

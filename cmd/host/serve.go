@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/beamline/blockhost/host"
+	"github.com/beamline/blockhost/host/httpapi"
+)
+
+const serveUsage = `blockhost serve --config FILE [--listen ADDR] [--plugins DIR] [--cp2-FLAG true|false ...]
+
+Serves the HTTP API (POST /v1/steps, /metrics, /readyz, ...) for the blocks
+of the plugins directory: NAME.wasm with its manifest NAME.yaml beside it.
+
+Settings come from the config file (see examples/host.yaml); --listen and
+--plugins override it. Each CP2 flag is resolved as: --cp2-FLAG, else the
+environment variable CP2_FLAG_ENABLED, else features.FLAG of the config
+file, else false (the CP1 baseline). BLOCKHOST_API_TOKEN overrides
+api_token. --listen 127.0.0.1:0 picks a free port; the startup log line
+gives the bound address.
+
+On SIGTERM or SIGINT the host drains (new steps get 503, /readyz answers
+503), waits up to shutdown_grace (30s) for steps in flight, answers them,
+then exits 0. A second signal ends the process at once.
+`
+
+func (c *cli) serve(ctx context.Context, args []string) int {
+	fs := c.flagSet("serve")
+	configPath := fs.String("config", "", "config `FILE` (YAML); without it every setting has its default")
+	listen := fs.String("listen", "", "listen `ADDR` (default 127.0.0.1:8080, or listen: of the config)")
+	plugins := fs.String("plugins", "", "plugins `DIR` (default plugins_dir: of the config)")
+	var ff featureFlags
+	ff.register(fs)
+	if code, ok := c.parse(fs, serveUsage, args, false); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.usageError(fs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+
+	cfg := defaultFileConfig()
+	if *configPath != "" {
+		var err error
+		if cfg, err = loadConfig(*configPath); err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return exitUsage
+		}
+	}
+	feats, err := resolveFeatures(cfg.Features, c.lookup, ff)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return exitUsage
+	}
+	cfg.Features = feats
+	if tok, ok := c.lookup(envAPIToken); ok {
+		cfg.APIToken = tok
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *plugins != "" {
+		cfg.PluginsDir = *plugins
+	}
+	if cfg.PluginsDir == "" {
+		return c.usageError(fs, "no plugins directory: set plugins_dir in the config file or pass --plugins DIR")
+	}
+	if st, err := os.Stat(cfg.PluginsDir); err != nil || !st.IsDir() {
+		fmt.Fprintf(c.stderr, "blockhost serve: plugins directory %s: not a readable directory\n", cfg.PluginsDir)
+		return exitUsage
+	}
+	root := newLogger(c.stderr, cfg.LogFormat, cfg.LogLevel)
+	log := component(root, "blockhost")
+	if err := serve(ctx, cfg, root, c.stopSignals, c.ready); err != nil {
+		log.Error("blockhost stopped", slog.String("error", err.Error()))
+		return exitFailure
+	}
+	return exitOK
+}
+
+// serve runs the daemon until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals func(), ready func(string)) error {
+	log := component(root, "blockhost")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hc := cfg.hostConfig()
+	hc.Logger = root // the host names its own component
+	hc.Registerer = reg
+	h, err := host.New(hc)
+	if err != nil {
+		return fmt.Errorf("host: %w", err)
+	}
+	closeHost := func(timeout time.Duration) {
+		cctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := h.Close(cctx); err != nil {
+			log.Warn("closing the host", slog.String("error", err.Error()))
+		}
+	}
+
+	if err := h.LoadDir(ctx, cfg.PluginsDir); err != nil {
+		// The blocks that loaded are served; the others are listed by
+		// GET /v1/blocks with their last_error, and a fix is picked up by
+		// the next reload.
+		log.Warn("some blocks did not load", slog.String("plugins_dir", cfg.PluginsDir), slog.String("error", err.Error()))
+	}
+	if cfg.WatchPlugins {
+		// Hot reload until ctx ends (the first signal).
+		if err := h.Watch(ctx, cfg.PluginsDir); err != nil {
+			log.Warn("not watching the plugins directory; use POST /v1/blocks/reload", slog.String("error", err.Error()))
+		}
+	}
+
+	maxBody := httpapi.DefaultMaxBodyBytes
+	if cfg.Limits.MaxInputBytes > 0 {
+		maxBody = cfg.Limits.MaxInputBytes + 1<<20
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(h, httpapi.Options{
+			Token:        cfg.APIToken,
+			Gatherer:     reg,
+			Logger:       component(root, "httpapi"),
+			MaxBodyBytes: maxBody,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(component(root, "http").Handler(), slog.LevelWarn),
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			closeHost(time.Second)
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		closeHost(time.Second)
+		return err
+	}
+	addr := ln.Addr().String()
+
+	blocks := h.Blocks()
+	names := make([]string, len(blocks))
+	for i, b := range blocks {
+		names[i] = b.Name
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "blockhost serving",
+		slog.String("listen", addr),
+		slog.Bool("tls", srv.TLSConfig != nil),
+		slog.Bool("auth", cfg.APIToken != ""),
+		slog.String("plugins_dir", cfg.PluginsDir),
+		slog.Bool("watch_plugins", cfg.WatchPlugins),
+		slog.String("cache_dir", cfg.CacheDir),
+		featureAttrs(h.Features()),
+		slog.Int("blocks", len(blocks)),
+		slog.Any("block_names", names),
+		slog.String("version", version))
+	if ready != nil {
+		ready(addr)
+	}
+
+	served := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			served <- srv.ServeTLS(ln, "", "")
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+
+	select {
+	case err := <-served:
+		closeHost(5 * time.Second)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	if stopSignals != nil {
+		stopSignals()
+	}
+	start := time.Now()
+	log.Info("draining", slog.String("shutdown_grace", cfg.ShutdownGrace.String()))
+	h.Drain()
+	// The listener stays open while steps finish, so /readyz answers 503
+	// and new steps 503 instead of connection refused; Close waits for the
+	// steps in flight up to the grace period.
+	closeHost(cfg.ShutdownGrace)
+	// Then the server stops accepting and waits for the answers still being
+	// written.
+	sctx, cancel := context.WithTimeout(context.Background(), max(time.Second, cfg.ShutdownGrace-time.Since(start)))
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", slog.String("error", err.Error()))
+		srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http server", slog.String("error", err.Error()))
+	}
+	log.Info("stopped", slog.String("took", time.Since(start).Round(time.Millisecond).String()))
+	return nil
+}
