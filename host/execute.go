@@ -190,8 +190,13 @@ func (h *Host) runWithRetry(stepCtx context.Context, st *step, retries int) (out
 		bo      backoff.BackOff
 	)
 	if feat.AdvancedRetry {
-		bo = policy.NewExponential(h.cfg.Retry, h.cfg.Rand)
-		cap = h.cfg.Retry.Cap
+		rc := h.cfg.Retry
+		if ms, err := strconv.ParseInt(st.req.Guardrails["backoff_ms"], 10, 64); err == nil && ms > 0 {
+			// A per-step base (NATS options.retry.backoff_ms), within the cap.
+			rc.Base = min(time.Duration(ms)*time.Millisecond, rc.Cap)
+		}
+		bo = policy.NewExponential(rc, h.cfg.Rand)
+		cap = rc.Cap
 	} else {
 		bo = &policy.Fixed{}
 	}
@@ -452,7 +457,6 @@ func (h *Host) finish(st *step, start time.Time, out outcome, retries int) StepR
 func (h *Host) stepAttrs(st *step, res StepResult) []slog.Attr {
 	bc := &st.req.Context
 	return []slog.Attr{
-		slog.String("component", "host"),
 		slog.String("step_id", st.id), slog.String("step_type", st.req.Type), slog.String("block", st.blk.name),
 		slog.String("tenant_id", bc.TenantID), slog.String("trace_id", bc.TraceID), slog.String("run_id", bc.RunID),
 		slog.String("flow_id", bc.FlowID), slog.String("status", string(res.Status)),

@@ -77,7 +77,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h := &Host{
 		cfg:      cfg,
-		log:      cfg.Logger,
+		log:      cfg.Logger.With("component", "host"),
 		metrics:  m,
 		pools:    map[string]*resourcePool{},
 		blocks:   map[string]*block{},

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,6 +116,24 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 		// the next reload.
 		log.Warn("some blocks did not load", slog.String("plugins_dir", cfg.PluginsDir), slog.String("error", err.Error()))
 	}
+	// SIGHUP rescans the plugins directory, like POST /v1/blocks/reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := h.Reload(context.WithoutCancel(ctx)); err != nil {
+					log.Warn("reload on SIGHUP", slog.String("error", err.Error()))
+				} else {
+					log.Info("reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
 	if cfg.WatchPlugins {
 		// Hot reload until ctx ends (the first signal).
 		if err := h.Watch(ctx, cfg.PluginsDir); err != nil {
