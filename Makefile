@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PLUGINS := build/plugins
 
-.PHONY: all build examples run test test-race test-e2e bench vet fmt fixtures clean
+.PHONY: all build examples run test test-race test-e2e bench vet fmt fixtures clean load chaos degrade
 
 all: build
 
@@ -26,16 +26,32 @@ run: build examples
 # start binaries and compile many blocks) without it.
 test: vet
 	$(GO) test -race -count=1 -timeout 8m ./...
-	$(GO) test -count=1 -timeout 8m -tags e2e ./tests/...
+	$(GO) test -count=1 -timeout 8m -tags e2e $(E2E)
+
+# The end-to-end packages of make test; the full chaos and degradation
+# suites have their own targets.
+E2E = $$($(GO) list -tags e2e ./tests/... | grep -v -e /chaos -e /degrade)
 
 test-race:
 	$(GO) test -race -count=1 -timeout 8m ./...
 
 test-e2e:
-	$(GO) test -count=1 -timeout 8m -tags e2e ./tests/...
+	$(GO) test -count=1 -timeout 8m -tags e2e $(E2E)
+
+# Load suite (W3-6.1): docs/reports/load/. Fails only when a W3-6.1 floor is missed.
+load:
+	scripts/load.sh
+
+# Chaos suite (W3-6.2), CP1 and CP2 side by side: docs/reports/chaos/.
+chaos:
+	scripts/chaos.sh
+
+# Graceful degradation (W3-6.3), full durations: docs/reports/degrade/.
+degrade:
+	BLOCKHOST_REPORT_DIR=$(CURDIR)/docs/reports/degrade $(GO) test -count=1 -tags e2e -timeout 20m -v -run TestGracefulDegradation ./tests/degrade/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./host/...
+	$(GO) test -run '^$$' -bench . -benchmem ./host/... ./plugins/...
 
 vet:
 	$(GO) vet ./...

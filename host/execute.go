@@ -301,11 +301,20 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	if err != nil {
 		c.finish(false)
 		out = h.failureOf(ctx, inst, c, err)
+	} else if ctx.Err() != nil {
+		// The deadline or a cancellation came while the block was in a host
+		// call that then returned: the context decides, not the block.
+		c.finish(false)
+		out = h.ctxOutcome(ctx, "while running")
 	} else {
-		if ferr := c.finish(true); ferr != nil && c.limitErr == "" {
+		// Open writable handles commit only for a step that succeeds: a
+		// failed block leaves no partial blob behind.
+		rc := int32(inst.stack[0])
+		ok := !c.reported && rc == 0 && c.limitErr == ""
+		if ferr := c.finish(ok); ferr != nil && c.limitErr == "" {
 			c.reported, c.code, c.message = true, abi.ExecutionFailed, "committing handles: "+ferr.Error()
 		}
-		out = c.outcome(int32(inst.stack[0]))
+		out = c.outcome(rc)
 		discard = c.limitErr != "" // ABI.md: hitting a cap discards the instance
 		if pages := inst.mem.Size() / 65536; pages > st.limits.MemoryHighWaterPages {
 			discard = true

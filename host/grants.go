@@ -47,7 +47,7 @@ func (h *Host) checkManifest(m *sandbox.Manifest, pol BlockPolicy) (blockGrants,
 		case !pol.HTTP.Enabled():
 			bad("capabilities.http", "asks for HTTP egress; the operator grants block %q none", m.Name)
 		case c.AllowPrivate && !pol.HTTP.AllowPrivate:
-			bad("capabilities.http.allow_private", "asks for private addresses; the operator does not allow them")
+			bad("capabilities.http.allow_private", "requires private addresses; the operator does not allow them")
 		}
 		for i, p := range c.Allow {
 			switch {
@@ -59,7 +59,10 @@ func (h *Host) checkManifest(m *sandbox.Manifest, pol BlockPolicy) (blockGrants,
 				bad(fmt.Sprintf("capabilities.http.allow[%d]", i), "asks for %q, which the operator does not grant (granted: %v)", p, pol.HTTP.Allow)
 			}
 		}
-		g.http.AllowPrivate = c.AllowPrivate && pol.HTTP.AllowPrivate
+		// Private addresses are the operator's call: a manifest saying
+		// allow_private: true requires them, otherwise they are used when
+		// granted.
+		g.http.AllowPrivate = pol.HTTP.AllowPrivate
 		slices.Sort(g.http.Allow)
 		g.http.Allow = slices.Compact(g.http.Allow)
 	}

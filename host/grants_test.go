@@ -39,7 +39,7 @@ func TestManifestCapsAreEnforced(t *testing.T) {
 			"a.yaml:6: asks for \"https://evil.example.com\""},
 		{"private not allowed", "types: [x.a]\ncapabilities:\n  http:\n    allow: [\"*\"]\n    allow_private: true\n",
 			host.BlockPolicy{HTTP: sandbox.HTTPGrant{Allow: []string{"https://api.example.com"}}},
-			"a.yaml:5: asks for private addresses"},
+			"a.yaml:5: requires private addresses"},
 		{"fs write on read-only", "types: [x.a]\ncapabilities:\n  fs: {}\n",
 			host.BlockPolicy{FS: sandbox.FSGrant{Root: t.TempDir(), ReadOnly: true}},
 			"a.yaml:3: asks to write"},

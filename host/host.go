@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,6 +101,22 @@ func New(cfg Config) (*Host, error) {
 	}
 	if h.fs, err = fscap.New(cfg.FS); err != nil {
 		return nil, fmt.Errorf("fs capability: %w", err)
+	}
+	// Remove temp files a crash left under every blob root.
+	for name, bp := range cfg.Blocks {
+		for _, root := range []string{bp.FS.Root, bp.FS.Fallback} {
+			if root == "" {
+				continue
+			}
+			if err := os.MkdirAll(root, 0o700); err != nil {
+				return nil, fmt.Errorf("block %q: blob root: %w", name, err)
+			}
+			if n, err := h.fs.Sweep(root); err != nil {
+				h.log.Warn("sweeping blob root", "block", name, "error", err.Error())
+			} else if n > 0 {
+				h.log.Info("removed temp files left by a crash", "block", name, "files", n)
+			}
+		}
 	}
 	if h.rt, err = h.newRuntime(context.Background(), true); err != nil {
 		return nil, err
@@ -266,6 +283,7 @@ func (h *Host) Close(ctx context.Context) error {
 		h.cache.Close(context.Background())
 	}
 	h.httpc.Close()
+	h.fs.Close()
 	return err
 }
 

@@ -61,6 +61,7 @@ type allowRule struct {
 	host     string     // lower case, no trailing dot; the domain after "*." for a wildcard
 	addr     netip.Addr // valid when the pattern's host is an IP literal
 	wildcard bool       // "*.host": any subdomain of host, not host itself
+	any      bool       // "*": every http and https URL
 	port     int
 	text     string // canonical form, for messages
 }
@@ -71,7 +72,9 @@ type allowRule struct {
 // to match every subdomain of that name (at any depth, but not the name
 // itself); port 1..65535, default 80 for http and 443 for https. Host and
 // scheme compare case-insensitively and a trailing dot on a name is
-// ignored. Every invalid pattern is reported, joined with errors.Join.
+// ignored. The pattern "*" alone allows every http and https URL (the
+// private-address guard still applies). Every invalid pattern is reported,
+// joined with errors.Join.
 func NewEgress(g HTTPGrant) (*Egress, error) {
 	e := &Egress{allowPrivate: g.AllowPrivate, rules: make([]allowRule, 0, len(g.Allow))}
 	var errs []error
@@ -105,6 +108,9 @@ func parseAllowRule(pattern string) (allowRule, error) {
 		return allowRule{}, fmt.Errorf("allow pattern %q: %s", pattern, why)
 	}
 	p := strings.ToLower(strings.TrimSpace(pattern))
+	if p == "*" {
+		return allowRule{any: true, text: "*"}, nil
+	}
 	scheme, rest, ok := strings.Cut(p, "://")
 	if !ok {
 		return bad("want scheme://host[:port], e.g. https://api.example.com or https://*.example.com")
@@ -321,6 +327,9 @@ func (e *Egress) CheckEndpoint(ep Endpoint) error {
 func (e *Egress) match(ep Endpoint) bool {
 	for i := range e.rules {
 		r := &e.rules[i]
+		if r.any {
+			return true
+		}
 		if r.scheme != ep.Scheme || r.port != ep.Port {
 			continue
 		}

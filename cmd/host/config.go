@@ -66,6 +66,9 @@ type fileConfig struct {
 	HTTP              httpcap.Config
 	FS                fscap.Config
 	Blocks            map[string]host.BlockPolicy
+	// NATS transport, from serve's flags only.
+	NATSURL      string
+	NATSEmbedded bool
 }
 
 // defaultFileConfig is the configuration of an empty file.

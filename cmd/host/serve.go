@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/beamline/blockhost/host/natsbus"
+	"github.com/beamline/blockhost/host/natsbus/natsembed"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +44,8 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	configPath := fs.String("config", "", "config `FILE` (YAML); without it every setting has its default")
 	listen := fs.String("listen", "", "listen `ADDR` (default 127.0.0.1:8080, or listen: of the config)")
 	plugins := fs.String("plugins", "", "plugins `DIR` (default plugins_dir: of the config)")
+	natsURL := fs.String("nats", "", "consume assignments from NATS JetStream at `URL` (see docs/scaling.md)")
+	natsEmbedded := fs.Bool("nats-embedded", false, "start an in-process NATS server with JetStream and consume from it (one-machine demo)")
 	var ff featureFlags
 	ff.register(fs)
 	if code, ok := c.parse(fs, serveUsage, args, false); !ok {
@@ -74,6 +78,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if *plugins != "" {
 		cfg.PluginsDir = *plugins
 	}
+	cfg.NATSURL, cfg.NATSEmbedded = *natsURL, *natsEmbedded
 	if cfg.PluginsDir == "" {
 		return c.usageError(fs, "no plugins directory: set plugins_dir in the config file or pass --plugins DIR")
 	}
@@ -141,6 +146,35 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 		}
 	}
 
+	var bus *natsbus.Bus
+	if cfg.NATSURL != "" || cfg.NATSEmbedded {
+		o := natsbus.Options{URL: cfg.NATSURL, Logger: root, Registerer: reg}
+		if cfg.NATSEmbedded {
+			url, stop, err := natsembed.Start(natsembed.Options{Port: -1, Logger: root})
+			if err != nil {
+				closeHost(time.Second)
+				return fmt.Errorf("embedded nats: %w", err)
+			}
+			defer stop()
+			o.URL = url
+			log.Info("embedded NATS server started", slog.String("url", url))
+		}
+		if bus, err = natsbus.Start(ctx, h, o); err != nil {
+			closeHost(time.Second)
+			return fmt.Errorf("nats: %w", err)
+		}
+	}
+	closeBus := func() {
+		if bus == nil {
+			return
+		}
+		bctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		if err := bus.Close(bctx); err != nil {
+			log.Warn("closing the NATS bus", slog.String("error", err.Error()))
+		}
+	}
+
 	maxBody := httpapi.DefaultMaxBodyBytes
 	if cfg.Limits.MaxInputBytes > 0 {
 		maxBody = cfg.Limits.MaxInputBytes + 1<<20
@@ -203,6 +237,7 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 
 	select {
 	case err := <-served:
+		closeBus()
 		closeHost(5 * time.Second)
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
@@ -212,6 +247,7 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 	}
 	start := time.Now()
 	log.Info("draining", slog.String("shutdown_grace", cfg.ShutdownGrace.String()))
+	closeBus()
 	h.Drain()
 	// The listener stays open while steps finish, so /readyz answers 503
 	// and new steps 503 instead of connection refused; Close waits for the

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -95,11 +97,50 @@ func (h *Histogram) Snapshot() *Snapshot {
 // Snapshot is a histogram's counts at one moment; it serialises to JSON so
 // a child process can hand its histograms to its parent.
 type Snapshot struct {
-	Counts []uint64 `json:"counts"`
+	Counts []uint64 `json:"-"` // by bucket
 	N      uint64   `json:"n"`
 	SumUS  uint64   `json:"sum_us"`
 	MinUS  uint64   `json:"min_us"`
 	MaxUS  uint64   `json:"max_us"`
+}
+
+// snapshotJSON is Snapshot's wire form: the non-empty buckets as
+// [bucket, count] pairs ("counts", every bucket, is read too).
+type snapshotJSON struct {
+	Buckets [][2]uint64 `json:"buckets"`
+	Counts  []uint64    `json:"counts,omitempty"`
+	N       uint64      `json:"n"`
+	SumUS   uint64      `json:"sum_us"`
+	MinUS   uint64      `json:"min_us"`
+	MaxUS   uint64      `json:"max_us"`
+}
+
+// MarshalJSON writes the non-empty buckets only.
+func (s *Snapshot) MarshalJSON() ([]byte, error) {
+	w := snapshotJSON{Buckets: [][2]uint64{}, N: s.N, SumUS: s.SumUS, MinUS: s.MinUS, MaxUS: s.MaxUS}
+	for i, c := range s.Counts {
+		if c > 0 {
+			w.Buckets = append(w.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	var w snapshotJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*s = Snapshot{Counts: make([]uint64, nBuckets), N: w.N, SumUS: w.SumUS, MinUS: w.MinUS, MaxUS: w.MaxUS}
+	copy(s.Counts, w.Counts)
+	for _, bc := range w.Buckets {
+		if bc[0] >= nBuckets {
+			return fmt.Errorf("histogram bucket %d out of range", bc[0])
+		}
+		s.Counts[bc[0]] += bc[1]
+	}
+	return nil
 }
 
 // Merge adds o's counts to s.
@@ -187,15 +228,43 @@ func (s *Snapshot) Bins(n int) []Bin {
 		bins[i].Low = time.Duration(math.Exp(lo+step*float64(i))) * time.Microsecond
 		bins[i].High = time.Duration(math.Exp(lo+step*float64(i+1))) * time.Microsecond
 	}
+	// Spread each bucket's count over the bins its value range overlaps,
+	// in proportion (on the log scale), so that narrow buckets do not
+	// alias into alternating bars.
+	frac := make([]float64, n)
+	lmin, lmax := float64(max(s.MinUS, 1)), float64(max(s.MaxUS, 1))
 	for i, c := range s.Counts {
 		if c == 0 {
 			continue
 		}
-		// Place the bucket by its midpoint, clamped to the observed range.
-		mid := (float64(bucketLow(i)) + float64(min(bucketHigh(i), s.MaxUS))) / 2
-		mid = min(max(mid, float64(max(s.MinUS, 1))), float64(max(s.MaxUS, 1)))
-		j := int((math.Log(max(mid, 1)) - lo) / step)
-		bins[min(max(j, 0), n-1)].Count += c
+		a := math.Log(min(max(float64(bucketLow(i)), lmin), lmax))
+		b := math.Log(min(max(float64(bucketHigh(i))+1, lmin), lmax+1))
+		if b <= a {
+			j := min(max(int((a-lo)/step), 0), n-1)
+			frac[j] += float64(c)
+			continue
+		}
+		for j := min(max(int((a-lo)/step), 0), n-1); j < n; j++ {
+			bl, bh := lo+step*float64(j), lo+step*float64(j+1)
+			if j == n-1 {
+				bh = math.Inf(1)
+			}
+			if bl >= b {
+				break
+			}
+			if ov := min(b, bh) - max(a, bl); ov > 0 {
+				frac[j] += float64(c) * ov / (b - a)
+			}
+		}
+	}
+	// Round so that the counts still add up to N.
+	var acc float64
+	var given uint64
+	for j := range bins {
+		acc += frac[j]
+		want := uint64(math.Round(acc))
+		bins[j].Count = want - given
+		given = want
 	}
 	return bins
 }

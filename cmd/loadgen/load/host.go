@@ -41,15 +41,34 @@ func ModeName(cp2 bool) string {
 	return "CP1 (all flags off)"
 }
 
-// NewHost creates a host with cfg and loads every block of dir.
-func NewHost(ctx context.Context, cfg host.Config, dir string) (*host.Host, error) {
+// NewHost creates a host with cfg and loads the blocks of dir. Blocks that
+// do not load (e.g. one asking for a capability cfg does not grant) are
+// left out, as `blockhost serve` does; it is an error only when a type of
+// need has no block. The blocks left out are logged at warn on log (nil:
+// not logged).
+func NewHost(ctx context.Context, cfg host.Config, dir string, need []string, log *slog.Logger) (*host.Host, error) {
 	h, err := host.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.LoadDir(ctx, dir); err != nil {
-		h.Close(context.Background())
-		return nil, fmt.Errorf("loading blocks from %s: %w", dir, err)
+	warn := h.LoadDir(ctx, dir)
+	if warn != nil && log != nil {
+		log.Warn("some blocks did not load", "dir", dir, "error", warn)
+	}
+	served := map[string]bool{}
+	for _, b := range h.Blocks() {
+		for _, t := range b.Types {
+			served[t] = true
+		}
+	}
+	for _, t := range need {
+		if !served[t] {
+			h.Close(context.Background())
+			if warn != nil {
+				return nil, fmt.Errorf("no block of %s serves %q: %w", dir, t, warn)
+			}
+			return nil, fmt.Errorf("no block of %s serves %q", dir, t)
+		}
 	}
 	return h, nil
 }

@@ -2,9 +2,11 @@ package load
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -89,6 +91,14 @@ func (r *Report) Write() error {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
+	// Figures of an earlier report in the directory that this one does
+	// not have would be left dangling: remove them.
+	old, _ := filepath.Glob(filepath.Join(r.dir, "*.svg"))
+	for _, f := range old {
+		if _, keep := r.files[filepath.Base(f)]; !keep {
+			os.Remove(f)
+		}
+	}
 	for name, svg := range r.files {
 		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(svg), 0o644); err != nil {
 			return err
@@ -103,7 +113,7 @@ var SummaryHeader = []string{"run", "mode", "sent/s", "ok/s", "ok", "step errors
 
 // SummaryRow is the figures of res in one table row.
 func SummaryRow(res *Result) []string {
-	mode := fmt.Sprintf("open %.0f/s", res.Rate)
+	mode := "open " + FormatRate(res.Rate) + "/s"
 	if res.Mode == "closed" {
 		mode = fmt.Sprintf("closed ×%d", res.Concurrency)
 	}
@@ -115,11 +125,20 @@ func SummaryRow(res *Result) []string {
 	if g := res.PeakGauge(func(s Second) int { return s.Goroutines }); g >= 0 {
 		gor = fmt.Sprint(g)
 	}
-	return []string{res.Label, mode, fmt.Sprintf("%.0f", res.Offered()), fmt.Sprintf("%.0f", res.Throughput()),
+	return []string{res.Label, mode, FormatRate(res.Offered()), FormatRate(res.Throughput()),
 		fmt.Sprint(res.OK), fmt.Sprint(res.StepErrors), fmt.Sprint(res.Rejected), fmt.Sprint(res.Failed), unsent,
 		FormatDuration(res.Latency.Quantile(0.5)), FormatDuration(res.Latency.Quantile(0.95)),
 		FormatDuration(res.Latency.Quantile(0.99)), FormatDuration(res.Latency.Max()),
 		FormatBytes(res.PeakRSS()), gor}
+}
+
+// FormatRate prints a rate per second: whole above 10, else with up to
+// two decimals.
+func FormatRate(v float64) string {
+	if v >= 10 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -172,7 +191,7 @@ func ThroughputOverTime(res *Result) string {
 			{Name: "rejected", X: x, Y: rej}, {Name: "errors", X: x, Y: errs}}}.SVG()
 }
 
-// GaugesOverTime charts RSS (MiB) of one or more runs over time; ok is
+// RSSOverTime charts RSS (MiB) of one or more runs over time; ok is
 // false when none has RSS samples.
 func RSSOverTime(title string, runs ...*Result) (string, bool) {
 	var series []Series
@@ -231,7 +250,8 @@ func (r *Report) RunSection(res *Result) {
 			FormatDuration(res.Rejection.Quantile(0.5)), FormatDuration(res.Rejection.Quantile(0.99)), FormatDuration(res.Rejection.Max())))
 	}
 	if res.StepErrors > 0 {
-		notes = append(notes, fmt.Sprintf("every admitted step (successes and step errors): p50 %s p99 %s max %s",
+		notes = append(notes, fmt.Sprintf("step errors: p50 %s p99 %s max %s; every admitted step (successes and step errors): p50 %s p99 %s max %s",
+			FormatDuration(res.Errors.Quantile(0.5)), FormatDuration(res.Errors.Quantile(0.99)), FormatDuration(res.Errors.Max()),
 			FormatDuration(res.Accepted.Quantile(0.5)), FormatDuration(res.Accepted.Quantile(0.99)), FormatDuration(res.Accepted.Max())))
 	}
 	for _, c := range res.SortedCodes() {

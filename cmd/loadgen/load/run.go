@@ -30,6 +30,11 @@ type Options struct {
 	// is reached the generator waits for a slot; sends still waiting when
 	// the duration ends are counted as unsent.
 	MaxInFlight int
+	// Workers > 0 sends open-loop requests from that many workers (one per
+	// HTTP connection, as wrk2 does) fed by the schedule through a queue of
+	// MaxInFlight; 0 starts one goroutine per send. Latency counts from
+	// the intended time either way.
+	Workers int
 	// Drain is how long to wait for answers after the last send (default
 	// 30 s); sends still in flight then are counted as abandoned.
 	Drain time.Duration
@@ -86,9 +91,11 @@ type Result struct {
 	FirstErrors []string         `json:"first_errors,omitempty"`
 
 	// Latency is of successful steps; Accepted of every admitted step
-	// (successes and step errors); Rejection of rejections.
+	// (successes and step errors); Errors of step errors; Rejection of
+	// rejections.
 	Latency   *Snapshot            `json:"latency"`
 	Accepted  *Snapshot            `json:"accepted"`
+	Errors    *Snapshot            `json:"errors"`
 	Rejection *Snapshot            `json:"rejection"`
 	ByType    map[string]*Snapshot `json:"by_type"`
 
@@ -169,6 +176,7 @@ type recorder struct {
 	secKinds                [][nKinds]atomic.Int64
 	secLat                  []Histogram
 	ok, accepted, rejection Histogram
+	stepErrs                Histogram
 	byType                  []Histogram
 	lastDone                atomic.Int64 // ns since start
 	mu                      sync.Mutex
@@ -216,6 +224,7 @@ func (r *recorder) record(typ int, intended, done time.Time, o Outcome) {
 		r.secLat[s].Record(lat)
 	case KindStepError:
 		r.accepted.Record(lat)
+		r.stepErrs.Record(lat)
 	case KindRejected:
 		r.rejection.Record(lat)
 	}
@@ -321,6 +330,7 @@ func Run(ctx context.Context, t Target, w *Workload, o Options) (*Result, error)
 	res.FirstErrors = r.firstErrors
 	r.mu.Unlock()
 	res.Latency, res.Accepted, res.Rejection = r.ok.Snapshot(), r.accepted.Snapshot(), r.rejection.Snapshot()
+	res.Errors = r.stepErrs.Snapshot()
 	res.ByType = map[string]*Snapshot{}
 	for i, typ := range types {
 		s := r.byType[i].Snapshot()
@@ -353,6 +363,25 @@ func (r *recorder) openLoop(sendCtx, reqCtx context.Context, t Target, w *Worklo
 	defer cancel()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var jobs chan job
+	if o.Workers > 0 {
+		// The semaphore bounds sends queued or in flight; each worker
+		// frees a slot when its send is answered.
+		jobs = make(chan job, o.MaxInFlight)
+		defer close(jobs)
+		for range o.Workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					typ, req := w.Next(j.i)
+					out := t.Do(reqCtx, req)
+					r.record(typ, j.intended, time.Now(), out)
+					<-sem
+				}
+			}()
+		}
+	}
 	for i := int64(0); i < n; i++ {
 		intended := r.start.Add(time.Duration(float64(i) * float64(time.Second) / o.Rate))
 		if d := time.Until(intended); d > 20*time.Microsecond {
@@ -373,6 +402,10 @@ func (r *recorder) openLoop(sendCtx, reqCtx context.Context, t Target, w *Worklo
 			}
 		}
 		r.sentAt(intended, time.Now())
+		if jobs != nil {
+			jobs <- job{uint64(i), intended}
+			continue
+		}
 		wg.Add(1)
 		go func(i uint64, intended time.Time) {
 			defer wg.Done()
@@ -383,6 +416,11 @@ func (r *recorder) openLoop(sendCtx, reqCtx context.Context, t Target, w *Worklo
 		}(uint64(i), intended)
 	}
 	return n
+}
+
+type job struct {
+	i        uint64
+	intended time.Time
 }
 
 // closedLoop runs o.Concurrency senders until the duration ends.

@@ -49,7 +49,7 @@ func (c LineChart) SVG() string {
 	}
 	yf := c.YFormat
 	if yf == nil {
-		yf = func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
+		yf = plainFormat
 	}
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	ymin, ymax := math.Inf(1), math.Inf(-1)
@@ -179,7 +179,7 @@ func (c BarChart) SVG() string {
 	for _, t := range yticks {
 		y := py(t)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e4e4e4"/>`, marginL, y, w-marginR, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`, marginL-6, y, esc(strconv.FormatFloat(t, 'g', 4, 64)))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`, marginL-6, y, esc(plainFormat(t)))
 	}
 	n := len(c.Values)
 	bw := pw / float64(n)
@@ -263,6 +263,14 @@ func logTicks(lo, hi float64) (float64, float64, []float64) {
 		}
 	}
 	return lo, hi, out
+}
+
+// plainFormat prints v without an exponent: 30000, 2.5, 0.125.
+func plainFormat(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // MillisFormat formats a y value in milliseconds.

@@ -99,6 +99,7 @@ func (t *HostTarget) Close() error { return nil }
 // a raw part of its own) when the request has a payload.
 type HTTPTarget struct {
 	url    string
+	conns  int
 	client *http.Client
 	token  string
 
@@ -119,18 +120,24 @@ type wireBody struct {
 // NewHTTPTarget returns a target for the blockhost at baseURL
 // ("http://127.0.0.1:8080"), keeping up to conns connections open.
 func NewHTTPTarget(baseURL, token string, conns int) *HTTPTarget {
-	return &HTTPTarget{url: strings.TrimRight(baseURL, "/") + "/v1/steps", client: NewClient(conns), token: token,
+	return &HTTPTarget{url: strings.TrimRight(baseURL, "/") + "/v1/steps", conns: conns, client: NewClient(conns), token: token,
 		bodies: map[*Request]*wireBody{}}
 }
 
-// NewClient returns an HTTP client for load: no proxy, no compression,
-// up to conns idle connections per host, dial timeout 5 s.
+// Connections returns how many connections the target may open: the
+// number of open-loop workers that suits it.
+func (t *HTTPTarget) Connections() int { return t.conns }
+
+// NewClient returns an HTTP client for load: no proxy, no compression, at
+// most conns connections per host (a request beyond them waits for one,
+// as with wrk's fixed connection count), dial timeout 5 s.
 func NewClient(conns int) *http.Client {
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        max(conns, 2),
 		MaxIdleConnsPerHost: max(conns, 2),
+		MaxConnsPerHost:     max(conns, 1),
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 		WriteBufferSize:     64 << 10,
