@@ -1,0 +1,148 @@
+package host_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/beamline/blockhost/abi"
+	"github.com/beamline/blockhost/host"
+	"github.com/beamline/blockhost/internal/testblocks"
+	"github.com/beamline/blockhost/policy"
+	"github.com/beamline/blockhost/sandbox"
+)
+
+var localHTTP = map[string]host.BlockPolicy{
+	"http_request": {HTTP: sandbox.HTTPGrant{Allow: []string{"*"}, AllowPrivate: true}},
+}
+
+func TestHTTPRequestBlock(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.URL.Path {
+		case "/ok":
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("X-Echo", r.Method)
+			io.WriteString(w, "got:"+string(body))
+		case "/missing":
+			http.Error(w, "no", http.StatusNotFound)
+		case "/flaky":
+			if hits.Load()%2 == 1 {
+				w.Header().Set("Retry-After", "0")
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "recovered")
+		}
+	}))
+	defer srv.Close()
+	h := newHost(t, host.Config{Features: allCP2, Blocks: localHTTP,
+		Retry: policy.RetryConfig{Base: time.Millisecond, Cap: 10 * time.Millisecond}}, "http_request")
+
+	res := run(t, h, host.StepRequest{Type: "http.request", Inputs: map[string]string{"url": srv.URL + "/ok", "method": "POST", "body": "hi"}})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	assert.Equal(t, "200", res.Outputs["status"])
+	assert.Equal(t, "got:hi", res.Outputs["body"])
+	assert.Contains(t, res.Outputs["headers"], `"X-Echo":["POST"]`)
+
+	before := hits.Load()
+	res = run(t, h, host.StepRequest{Type: "http.request", Inputs: map[string]string{"url": srv.URL + "/missing"}})
+	assert.Equal(t, abi.HTTPError, res.ErrorCode)
+	assert.Equal(t, 0, res.RetriesUsed, "a 404 is not retried")
+	assert.Equal(t, before+1, hits.Load())
+
+	hits.Store(0)
+	res = run(t, h, host.StepRequest{Type: "http.request", Inputs: map[string]string{"url": srv.URL + "/flaky"}})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	assert.Equal(t, "recovered", res.Outputs["body"])
+	assert.Equal(t, 1, res.RetriesUsed, "a 503 is retried")
+
+	// Not granted by the operator: the block is refused at load, naming why.
+	h2 := newHost(t, host.Config{Features: allCP2})
+	_, err := h2.LoadFile(context.Background(), filepath.Join(testblocks.Dir(t), "http_request.wasm"))
+	require.ErrorContains(t, err, `the operator grants block "http_request" none`)
+}
+
+// TestCP1DeadlineInsideAHostCall: a CP1 attempt whose deadline passes while
+// the block waits on an HTTP body ends timeout, not cancelled.
+func TestCP1DeadlineInsideAHostCall(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	h := newHost(t, host.Config{Blocks: localHTTP}, "http_request")
+	start := time.Now()
+	res := run(t, h, host.StepRequest{Type: "http.request", TimeoutMS: 150, RetryCount: intp(0),
+		Inputs: map[string]string{"url": srv.URL}})
+	assert.Equal(t, host.StatusTimeout, res.Status, res.ErrorMessage)
+	assert.Equal(t, abi.CancelledByTimeout, res.ErrorCode)
+	assert.Less(t, time.Since(start), 150*time.Millisecond+250*time.Millisecond)
+}
+
+func TestBlobBlocks(t *testing.T) {
+	root := t.TempDir()
+	g := sandbox.FSGrant{Root: root}
+	h := newHost(t, host.Config{Blocks: map[string]host.BlockPolicy{
+		"fs_blob_put": {FS: g}, "fs_blob_get": {FS: g}, "fs_blob_delete": {FS: g}}},
+		"fs_blob_put", "fs_blob_get", "fs_blob_delete")
+	data := strings.Repeat("blockhost ", 100000)
+	res := run(t, h, host.StepRequest{Type: "fs.blob_put", Inputs: map[string]string{"key": "r/1.txt", "data": data}})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	res = run(t, h, host.StepRequest{Type: "fs.blob_get", Inputs: map[string]string{"key": "r/1.txt"}})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	assert.Equal(t, data, res.Outputs["data"])
+	assert.Equal(t, "1000000", res.Outputs["size"])
+	res = run(t, h, host.StepRequest{Type: "fs.blob_get", RetryCount: intp(0), Inputs: map[string]string{"key": "../etc/passwd"}})
+	assert.Equal(t, abi.PermissionDenied, res.ErrorCode, res.ErrorMessage)
+	res = run(t, h, host.StepRequest{Type: "fs.blob_delete", Inputs: map[string]string{"key": "r/1.txt"}})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	res = run(t, h, host.StepRequest{Type: "fs.blob_get", RetryCount: intp(0), Inputs: map[string]string{"key": "r/1.txt"}})
+	assert.Equal(t, abi.InvalidInput, res.ErrorCode, "not found: %s", res.ErrorMessage)
+}
+
+// BenchmarkHTTPGet compares a GET through the http.request block with the
+// same GET from plain Go against the same local server.
+func BenchmarkHTTPGet(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
+	defer srv.Close()
+	b.Run("block", func(b *testing.B) {
+		h := newHost(b, host.Config{Blocks: localHTTP}, "http_request")
+		req := host.StepRequest{Type: "http.request", Inputs: map[string]string{"url": srv.URL}}
+		for b.Loop() {
+			res, err := h.Execute(context.Background(), req)
+			if err != nil || res.Status != host.StatusSuccess {
+				b.Fatal(res, err)
+			}
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		c := &http.Client{Transport: &http.Transport{}}
+		for b.Loop() {
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
