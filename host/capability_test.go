@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/beamline/blockhost/abi"
 	"github.com/beamline/blockhost/host"
 	"github.com/beamline/blockhost/internal/testblocks"
+	httpcap "github.com/beamline/blockhost/plugins/http"
 	"github.com/beamline/blockhost/policy"
 	"github.com/beamline/blockhost/sandbox"
 )
@@ -145,4 +148,31 @@ func BenchmarkHTTPGet(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+func TestHTTPBreakerThroughHost(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	h := newHost(t, host.Config{Features: allCP2, Blocks: localHTTP, Registerer: reg,
+		HTTP: httpcap.Config{Breaker: policy.BreakerSettings{FailureThreshold: 3, RecoveryTimeout: time.Hour}}}, "http_request")
+	for range 3 {
+		res := run(t, h, host.StepRequest{Type: "http.request", RetryCount: intp(0), Inputs: map[string]string{"url": srv.URL}})
+		assert.Equal(t, abi.HTTPError, res.ErrorCode)
+	}
+	res := run(t, h, host.StepRequest{Type: "http.request", RetryCount: intp(2), Inputs: map[string]string{"url": srv.URL}})
+	assert.Equal(t, abi.ResourceUnavailable, res.ErrorCode)
+	assert.Contains(t, res.ErrorMessage, "circuit open")
+	assert.Equal(t, 0, res.RetriesUsed, "circuit open is not retried")
+	assert.Equal(t, int64(3), hits.Load(), "no I/O while open")
+	br := h.Breakers()
+	require.Len(t, br, 1)
+	assert.Equal(t, "http", br[0].Kind)
+	assert.Equal(t, "open", br[0].State)
+	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_circuit_breaker_state", "http", br[0].Target)))
+	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_circuit_breaker_transitions_total", "http", "open")))
 }

@@ -96,6 +96,8 @@ func New(cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
+	cfg.HTTP.OnTransition = chainTransition(cfg.HTTP.OnTransition, h.breakerChanged)
+	cfg.FS.OnTransition = chainTransition(cfg.FS.OnTransition, h.breakerChanged)
 	if h.httpc, err = httpcap.New(cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http capability: %w", err)
 	}
@@ -348,4 +350,62 @@ func (h *Host) uninterruptible() (*runtimeEnv, error) {
 		h.rtNoInt = rt
 	}
 	return h.rtNoInt, nil
+}
+
+// breakerChanged records a breaker transition in the metrics and the log.
+// A breaker evicted from its set keeps its last gauge value; the sets stay
+// bounded (1024 per kind), so the series do too.
+func (h *Host) breakerChanged(kind, target string, from, to policy.BreakerState) {
+	h.metrics.brState.WithLabelValues(kind, target).Set(float64(breakerGauge(to)))
+	h.metrics.brTrans.WithLabelValues(kind, to.String()).Inc()
+	h.log.Info("circuit breaker changed state", "kind", kind, "target", target, "from", from.String(), "to", to.String())
+	if kind == "fs" && to == policy.StateClosed {
+		go h.RecoverBlobs(context.Background())
+	}
+}
+
+func breakerGauge(s policy.BreakerState) int {
+	switch s {
+	case policy.StateOpen:
+		return 1
+	case policy.StateHalfOpen:
+		return 2
+	}
+	return 0
+}
+
+func chainTransition(a, b func(kind, target string, from, to policy.BreakerState)) func(kind, target string, from, to policy.BreakerState) {
+	if a == nil {
+		return b
+	}
+	return func(kind, target string, from, to policy.BreakerState) {
+		a(kind, target, from, to)
+		b(kind, target, from, to)
+	}
+}
+
+// RecoverBlobs moves blobs written to fallback roots (while a primary
+// root's breaker was open) back into their primaries, once per distinct
+// (root, fallback) pair, and returns how many moved. The host runs it when
+// an FS breaker closes; operators may also run `blockhost fs-recover`.
+func (h *Host) RecoverBlobs(ctx context.Context) (int, error) {
+	seen := map[[2]string]bool{}
+	moved := 0
+	var errs []error
+	for name, bp := range h.cfg.Blocks {
+		g := bp.FS
+		if g.Root == "" || g.Fallback == "" || seen[[2]string{g.Root, g.Fallback}] {
+			continue
+		}
+		seen[[2]string{g.Root, g.Fallback}] = true
+		n, err := h.fs.MoveBack(ctx, g)
+		moved += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("block %q: %w", name, err))
+		}
+	}
+	if moved > 0 {
+		h.log.Info("moved blobs back from fallback roots", "blobs", moved)
+	}
+	return moved, errors.Join(errs...)
 }

@@ -20,6 +20,8 @@ type metrics struct {
 	instances   *prometheus.GaugeVec     // worker_plugin_instances{block}
 	loadsFailed *prometheus.CounterVec   // worker_plugin_load_failures_total{block}
 	reloads     *prometheus.CounterVec   // worker_plugin_reloads_total{block,result}
+	brState     *prometheus.GaugeVec     // worker_circuit_breaker_state{kind,target}
+	brTrans     *prometheus.CounterVec   // worker_circuit_breaker_transitions_total{kind,to}
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -66,12 +68,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		loadsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_plugin_load_failures_total", Help: "Blocks that failed to load.",
 		}, []string{"block"}),
+		brState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_circuit_breaker_state",
+			Help: "Circuit breaker state: 0 closed, 1 open, 2 half-open. At most 1024 targets per kind.",
+		}, []string{"kind", "target"}),
+		brTrans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "worker_circuit_breaker_transitions_total", Help: "Circuit breaker state changes, by the state entered.",
+		}, []string{"kind", "to"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_plugin_reloads_total", Help: "Hot reloads of blocks, by result (ok, failed, removed).",
 		}, []string{"block", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.executions, m.duration, m.errors, m.retries, m.timeouts,
-		m.cancels, m.active, m.queueDepth, m.rejections, m.queueWait, m.overload, m.instances, m.loadsFailed, m.reloads} {
+		m.cancels, m.active, m.queueDepth, m.rejections, m.queueWait, m.overload, m.instances, m.loadsFailed, m.reloads, m.brState, m.brTrans} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -69,6 +69,8 @@ type fileConfig struct {
 	// NATS transport, from serve's flags only.
 	NATSURL      string
 	NATSEmbedded bool
+	// NATSPayloadRoot is where job.payload_ref keys are read from.
+	NATSPayloadRoot string
 }
 
 // defaultFileConfig is the configuration of an empty file.

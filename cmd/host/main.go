@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/beamline/blockhost/host"
 	"io"
 	"os"
 	"os/signal"
@@ -61,12 +62,14 @@ Usage:
   blockhost run PLUGIN.wasm --type T --input JSON [flags]
   blockhost validate PLUGIN.wasm...
   blockhost validate --config FILE
+  blockhost fs-recover --config FILE
   blockhost version
 
 Commands:
   serve      serve the HTTP API for the blocks of a plugins directory
   run        run one step of one block and print its StepResult
   validate   check .wasm files against blockhost ABI v1, or a config file
+  fs-recover move blobs written to fallback roots back into their primary roots
   version    print the version, the Go version and the ABI version
 
 Run 'blockhost COMMAND --help' for a command's flags.
@@ -87,6 +90,8 @@ func (c *cli) main(ctx context.Context, args []string) int {
 		return c.validate(ctx, rest)
 	case "version":
 		return c.version(rest)
+	case "fs-recover":
+		return c.fsRecover(ctx, rest)
 	case "-h", "-help", "--help", "help":
 		if len(rest) > 0 && cmd == "help" {
 			return c.main(ctx, []string{rest[0], "--help"})
@@ -178,4 +183,35 @@ func (l *listFlag) String() string { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error {
 	*l = append(*l, s)
 	return nil
+}
+
+func (c *cli) fsRecover(ctx context.Context, args []string) int {
+	fs := c.flagSet("fs-recover")
+	configPath := fs.String("config", "", "config `FILE` whose blocks.NAME.fs roots and fallbacks to recover")
+	const usage = "blockhost fs-recover --config FILE\n\nMoves the blobs that blocks wrote to a fallback root while their primary\nroot's circuit breaker was open back into the primary (durably; a key\nnewer in the primary is kept). A running host does this itself when the\nbreaker closes; run this after a host stopped first.\n"
+	if code, ok := c.parse(fs, usage, args, false); !ok {
+		return code
+	}
+	if *configPath == "" || fs.NArg() > 0 {
+		return c.usageError(fs, "fs-recover needs --config FILE and no arguments")
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return exitUsage
+	}
+	hc := cfg.hostConfig()
+	h, err := host.New(hc)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return exitUsage
+	}
+	defer h.Close(context.Background())
+	n, err := h.RecoverBlobs(ctx)
+	fmt.Fprintf(c.stdout, "moved %d blobs back to their primary roots\n", n)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return exitFailure
+	}
+	return exitOK
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"github.com/beamline/blockhost/host/natsbus"
 	"github.com/beamline/blockhost/host/natsbus/natsembed"
+	fscap "github.com/beamline/blockhost/plugins/fs"
+	"github.com/beamline/blockhost/sandbox"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,6 +48,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	listen := fs.String("listen", "", "listen `ADDR` (default 127.0.0.1:8080, or listen: of the config)")
 	plugins := fs.String("plugins", "", "plugins `DIR` (default plugins_dir: of the config)")
 	natsURL := fs.String("nats", "", "consume assignments from NATS JetStream at `URL` (see docs/scaling.md)")
+	natsPayloadRoot := fs.String("nats-payload-root", "", "blob root `DIR` that ExecAssignment job.payload_ref keys are read from (read-only)")
 	natsEmbedded := fs.Bool("nats-embedded", false, "start an in-process NATS server with JetStream and consume from it (one-machine demo)")
 	var ff featureFlags
 	ff.register(fs)
@@ -78,7 +82,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if *plugins != "" {
 		cfg.PluginsDir = *plugins
 	}
-	cfg.NATSURL, cfg.NATSEmbedded = *natsURL, *natsEmbedded
+	cfg.NATSURL, cfg.NATSEmbedded, cfg.NATSPayloadRoot = *natsURL, *natsEmbedded, *natsPayloadRoot
 	if cfg.PluginsDir == "" {
 		return c.usageError(fs, "no plugins directory: set plugins_dir in the config file or pass --plugins DIR")
 	}
@@ -149,6 +153,33 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 	var bus *natsbus.Bus
 	if cfg.NATSURL != "" || cfg.NATSEmbedded {
 		o := natsbus.Options{URL: cfg.NATSURL, Logger: root, Registerer: reg}
+		if cfg.NATSPayloadRoot != "" {
+			store, err := fscap.New(fscap.Config{Features: hc.Features})
+			if err != nil {
+				closeHost(time.Second)
+				return err
+			}
+			grant := sandbox.FSGrant{Root: cfg.NATSPayloadRoot, ReadOnly: true}
+			o.PayloadStore = func(ctx context.Context, key string) (string, error) {
+				r, _, err := store.Open(ctx, grant, "", key)
+				if err != nil {
+					return "", err
+				}
+				defer r.Close()
+				limit := hc.Limits.MaxInputBytes
+				if limit <= 0 {
+					limit = 128 << 20 // the host's default max_input_bytes
+				}
+				b, err := io.ReadAll(io.LimitReader(r, limit+1))
+				if err != nil {
+					return "", err
+				}
+				if int64(len(b)) > limit {
+					return "", fmt.Errorf("payload %q is larger than max_input_bytes", key)
+				}
+				return string(b), nil
+			}
+		}
 		if cfg.NATSEmbedded {
 			url, stop, err := natsembed.Start(natsembed.Options{Port: -1, Logger: root})
 			if err != nil {
