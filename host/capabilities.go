@@ -125,6 +125,20 @@ func (hd *handle) metaOf() (httpResponseMeta, bool) {
 	return m, ok
 }
 
+// blobArgs reads a blob function's key (its first two arguments) and the
+// block's FS grant; false means the status is set already.
+func (c *call) blobArgs(mod api.Module, stack []uint64) ([]byte, sandbox.FSGrant, bool) {
+	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
+	if s == 0 {
+		var g sandbox.FSGrant
+		if g, s = c.fsGrant(); s == 0 {
+			return k, g, true
+		}
+	}
+	ret32(stack, s)
+	return nil, sandbox.FSGrant{}, false
+}
+
 // fsGrant returns the block's FS grant or reports the denial.
 func (c *call) fsGrant() (sandbox.FSGrant, int32) {
 	g := c.st.blk.fsGrant
@@ -135,14 +149,8 @@ func (c *call) fsGrant() (sandbox.FSGrant, int32) {
 }
 
 func (h *Host) fnBlobOpenRead(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
-	g, s := c.fsGrant()
-	if s != 0 {
-		ret32(stack, s)
+	k, g, ok := c.blobArgs(mod, stack)
+	if !ok {
 		return
 	}
 	r, size, err := h.fs.Open(c.ctx, g, c.st.req.Context.TenantID, string(k))
@@ -180,14 +188,8 @@ func (b *blobWriter) Close() error {
 }
 
 func (h *Host) fnBlobOpenWrite(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
-	g, s := c.fsGrant()
-	if s != 0 {
-		ret32(stack, s)
+	k, g, ok := c.blobArgs(mod, stack)
+	if !ok {
 		return
 	}
 	w, err := h.fs.Create(c.ctx, g, c.st.req.Context.TenantID, string(k))
@@ -207,14 +209,8 @@ func (h *Host) fnBlobPutFrom(c *call, mod api.Module, stack []uint64) {
 		return
 	}
 	defer c.closeHandle(id, false)
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
-	g, s := c.fsGrant()
-	if s != 0 {
-		ret32(stack, s)
+	k, g, ok := c.blobArgs(mod, stack)
+	if !ok {
 		return
 	}
 	_, err := h.fs.Put(c.ctx, g, c.st.req.Context.TenantID, string(k), src.r)
@@ -226,14 +222,8 @@ func (h *Host) fnBlobPutFrom(c *call, mod api.Module, stack []uint64) {
 }
 
 func (h *Host) fnBlobDelete(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
-	g, s := c.fsGrant()
-	if s != 0 {
-		ret32(stack, s)
+	k, g, ok := c.blobArgs(mod, stack)
+	if !ok {
 		return
 	}
 	if err := h.fs.Delete(c.ctx, g, c.st.req.Context.TenantID, string(k)); err != nil {
@@ -244,18 +234,12 @@ func (h *Host) fnBlobDelete(c *call, mod api.Module, stack []uint64) {
 }
 
 func (h *Host) fnBlobStat(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
 	if _, ok := view(mod, u32(stack[2]), u32(stack[3])); !ok {
 		ret32(stack, c.badPointer(u32(stack[2]), u32(stack[3])))
 		return
 	}
-	g, s := c.fsGrant()
-	if s != 0 {
-		ret32(stack, s)
+	k, g, ok := c.blobArgs(mod, stack)
+	if !ok {
 		return
 	}
 	info, err := h.fs.Stat(c.ctx, g, c.st.req.Context.TenantID, string(k))
@@ -268,18 +252,12 @@ func (h *Host) fnBlobStat(c *call, mod api.Module, stack []uint64) {
 }
 
 func (h *Host) fnBlobList(c *call, mod api.Module, stack []uint64) {
-	k, s := c.key(mod, u32(stack[0]), u32(stack[1]))
-	if s != 0 {
-		ret32(stack, s)
-		return
-	}
 	if _, ok := view(mod, u32(stack[2]), u32(stack[3])); !ok {
 		ret32(stack, c.badPointer(u32(stack[2]), u32(stack[3])))
 		return
 	}
-	g, s := c.fsGrant()
-	if s != 0 {
-		ret32(stack, s)
+	k, g, ok := c.blobArgs(mod, stack)
+	if !ok {
 		return
 	}
 	list, err := h.fs.List(c.ctx, g, c.st.req.Context.TenantID, string(k))
