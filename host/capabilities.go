@@ -113,8 +113,7 @@ func fnHTTPResponseMeta(c *call, mod api.Module, stack []uint64) {
 		ret32(stack, c.fail(abi.BadHandle, "handle "+strconv.Itoa(int(id))+" is not an HTTP response"))
 		return
 	}
-	b, _ := json.Marshal(meta)
-	ret32(stack, c.copyOut(mod, u32(stack[1]), u32(stack[2]), string(b)))
+	ret32(stack, c.copyOutJSON(mod, u32(stack[1]), u32(stack[2]), meta))
 }
 
 func (hd *handle) metaOf() (httpResponseMeta, bool) {
@@ -247,8 +246,7 @@ func (h *Host) fnBlobStat(c *call, mod api.Module, stack []uint64) {
 		ret32(stack, c.capFail(err))
 		return
 	}
-	b, _ := json.Marshal(info)
-	ret32(stack, c.copyOut(mod, u32(stack[2]), u32(stack[3]), string(b)))
+	ret32(stack, c.copyOutJSON(mod, u32(stack[2]), u32(stack[3]), info))
 }
 
 func (h *Host) fnBlobList(c *call, mod api.Module, stack []uint64) {
@@ -268,6 +266,5 @@ func (h *Host) fnBlobList(c *call, mod api.Module, stack []uint64) {
 	if list == nil {
 		list = []fscap.BlobInfo{}
 	}
-	b, _ := json.Marshal(list)
-	ret32(stack, c.copyOut(mod, u32(stack[2]), u32(stack[3]), string(b)))
+	ret32(stack, c.copyOutJSON(mod, u32(stack[2]), u32(stack[3]), list))
 }

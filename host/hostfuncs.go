@@ -162,6 +162,15 @@ func (c *call) copyOut(mod api.Module, ptr, n uint32, val string) int32 {
 	return int32(len(val))
 }
 
+// copyOutJSON copies out v encoded as JSON.
+func (c *call) copyOutJSON(mod api.Module, ptr, n uint32, v any) int32 {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return c.fail(abi.InvalidArgument, err.Error())
+	}
+	return c.copyOut(mod, ptr, n, string(b))
+}
+
 func u32(v uint64) uint32 { return api.DecodeU32(v) }
 
 func fnInputLen(c *call, mod api.Module, stack []uint64) {
@@ -226,8 +235,7 @@ func fnInputKeys(c *call, mod api.Module, stack []uint64) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	b, _ := json.Marshal(keys)
-	ret32(stack, c.copyOut(mod, u32(stack[0]), u32(stack[1]), string(b)))
+	ret32(stack, c.copyOutJSON(mod, u32(stack[0]), u32(stack[1]), keys))
 }
 
 func fnInputsJSON(c *call, mod api.Module, stack []uint64) {
@@ -235,12 +243,7 @@ func fnInputsJSON(c *call, mod api.Module, stack []uint64) {
 	if in == nil {
 		in = map[string]string{}
 	}
-	b, err := json.Marshal(in)
-	if err != nil {
-		ret32(stack, c.fail(abi.InvalidArgument, err.Error()))
-		return
-	}
-	ret32(stack, c.copyOut(mod, u32(stack[0]), u32(stack[1]), string(b)))
+	ret32(stack, c.copyOutJSON(mod, u32(stack[0]), u32(stack[1]), in))
 }
 
 func fnOutputSet(c *call, mod api.Module, stack []uint64) {
