@@ -212,6 +212,9 @@ type logBuffer struct {
 	used      int
 	truncated bool
 	stderr    []byte // the first stderrHead bytes of the attempt
+	// pending holds the unterminated last line of stdout [0] and stderr
+	// [1], at most stdLineMax bytes each.
+	pending [2][]byte
 }
 
 const stderrHead = 2048
@@ -219,6 +222,7 @@ const stderrHead = 2048
 func (l *logBuffer) reset(max int) {
 	l.max, l.used, l.truncated = max, 0, false
 	l.stderr = l.stderr[:0]
+	l.pending[0], l.pending[1] = l.pending[0][:0], l.pending[1][:0]
 }
 
 // admit returns how much of n bytes may still be logged, and whether this

@@ -295,6 +295,7 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	} else {
 		err = out.err
 	}
+	h.flushStd(c)
 	inst.cur = nil
 	var out outcome
 	discard := err != nil
@@ -342,6 +343,7 @@ func (h *Host) callUninterrupted(ctx, cctx context.Context, st *step, inst *inst
 	st.blk.refs.Add(1) // keep the block alive until the call returns
 	go func() {
 		<-ch
+		h.flushStd(c)
 		inst.cur = nil
 		c.finish(false)
 		st.blk.instances.put(inst, true)
@@ -386,9 +388,12 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 		return outcome{status: StatusError, code: abi.SystemOverload, msg: errMemoryBudget.Error(),
 			failure: policy.Failure{Code: abi.SystemOverload}}
 	}
-	if inst.memHit.Load() {
+	// The allocator sees a grow past the limit only when the module's own
+	// maximum is above it; a module whose maximum is the limit traps when
+	// wazero refuses the grow, with its memory at the limit.
+	if inst.memHit.Load() || uint64(inst.mem.Size()) >= uint64(inst.blk.memPages)*65536 {
 		return outcome{status: StatusError, code: abi.QuotaExceeded, final: true,
-			msg:     fmt.Sprintf("block exceeded its memory limit of %d pages (%d MiB)", inst.blk.memPages, inst.blk.memPages/16),
+			msg:     fmt.Sprintf("block exceeded its memory limit of %d pages (%s)", inst.blk.memPages, pagesSize(inst.blk.memPages)),
 			failure: policy.Failure{Code: abi.QuotaExceeded}}
 	}
 	var msg string
@@ -398,11 +403,25 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 	} else {
 		msg = "block trapped: " + firstLine(err.Error())
 	}
+	// A block that reported its failure and then trapped (a C or
+	// AssemblyScript abort, say) keeps its words in the message; the code
+	// stays EXECUTION_FAILED, as for any trap.
+	if c.reported {
+		msg += " (reported " + c.code.String() + ": " + firstLine(c.message) + ")"
+	}
 	if s := c.log.stderrSummary(); s != "" {
 		msg += " (stderr: " + s + ")"
 	}
 	return outcome{status: StatusError, code: abi.ExecutionFailed, msg: msg, final: true,
 		failure: policy.Failure{Code: abi.ExecutionFailed, Retryable: abi.RetryNo}}
+}
+
+// pagesSize renders a number of 64 KiB pages as MiB when whole, else KiB.
+func pagesSize(pages uint32) string {
+	if pages%16 == 0 {
+		return strconv.FormatUint(uint64(pages/16), 10) + " MiB"
+	}
+	return strconv.FormatUint(uint64(pages)*64, 10) + " KiB"
 }
 
 // ctxOutcome describes an attempt or wait ended by its context.

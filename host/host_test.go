@@ -1,9 +1,12 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -453,3 +456,81 @@ func TestCloseCancelsAfterGrace(t *testing.T) {
 }
 
 var _ = errors.New
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers (a slog sink).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// records returns the JSON log records with message msg.
+func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(s.b.Bytes(), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(line, &m))
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestGuestStdioLines: what a block prints is logged one record per line,
+// however its runtime splits the writes; a block that reports and then
+// traps keeps its report in the trap's message.
+func TestGuestStdioLines(t *testing.T) {
+	var logs syncBuffer
+	h := newHost(t, host.Config{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "stdio.wasm"))
+	require.NoError(t, err)
+	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "stdio", Types: []string{"stdio"}})
+	require.NoError(t, err)
+
+	res := run(t, h, host.StepRequest{Type: "stdio"})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	var out []string
+	for _, r := range logs.records(t, "guest stdout") {
+		out = append(out, r["text"].(string))
+	}
+	assert.Equal(t, []string{"hello world", "second line"}, out)
+	errs := logs.records(t, "guest stderr")
+	require.Len(t, errs, 1)
+	assert.Equal(t, "oops", errs[0]["text"])
+
+	res = run(t, h, host.StepRequest{Type: "stdio", RetryCount: intp(0), Inputs: map[string]string{"trap": "1"}})
+	assert.Equal(t, abi.ExecutionFailed, res.ErrorCode)
+	assert.Equal(t, "block trapped: wasm error: unreachable (reported EXECUTION_FAILED: abort: boom) (stderr: oops)", res.ErrorMessage)
+}
+
+// TestMemoryLimitAtModuleMaximum: a module whose own maximum equals the
+// host's limit runs out of memory inside wazero, not the host's allocator;
+// it is still QUOTA_EXCEEDED. Below the limit, its maximum is its own
+// business: an ordinary trap.
+func TestMemoryLimitAtModuleMaximum(t *testing.T) {
+	h := newHost(t, host.Config{})
+	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "growmax.wasm"))
+	require.NoError(t, err)
+	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "atlimit", Types: []string{"atlimit"}, Limits: sandbox.Limits{MemoryPages: 2}})
+	require.NoError(t, err)
+	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "below", Types: []string{"below"}, Limits: sandbox.Limits{MemoryPages: 8}})
+	require.NoError(t, err)
+
+	res := run(t, h, host.StepRequest{Type: "atlimit", RetryCount: intp(0)})
+	assert.Equal(t, abi.QuotaExceeded, res.ErrorCode, res.ErrorMessage)
+	assert.Equal(t, "block exceeded its memory limit of 2 pages (128 KiB)", res.ErrorMessage)
+	res = run(t, h, host.StepRequest{Type: "below", RetryCount: intp(0)})
+	assert.Equal(t, abi.ExecutionFailed, res.ErrorCode, res.ErrorMessage)
+	assert.Contains(t, res.ErrorMessage, "block trapped")
+}

@@ -359,6 +359,59 @@ func (h *Host) fnLog(c *call, mod api.Module, stack []uint64) {
 	ret32(stack, 0)
 }
 
+// stdLineMax is the longest stdout or stderr line held back waiting for
+// its newline; a longer one is logged in pieces of this size.
+const stdLineMax = 4096
+
+// guestStd logs what a guest printed, one record per line: a language
+// runtime's fd_write may hand over a line in several pieces (one per
+// iovec), and a line may span calls. flushStd logs what is left at the end
+// of the call.
+func (h *Host) guestStd(c *call, stderr bool, p []byte) {
+	i := 0
+	if stderr {
+		i = 1
+	}
+	buf := append(c.log.pending[i], p...)
+	for {
+		n := bytes.IndexByte(buf, '\n')
+		if n < 0 && len(buf) < stdLineMax {
+			break
+		}
+		line, rest := buf, []byte(nil)
+		if n >= 0 && n < stdLineMax {
+			line, rest = buf[:n], buf[n+1:]
+		} else {
+			line, rest = buf[:stdLineMax], buf[stdLineMax:]
+		}
+		h.stdLine(c, stderr, line)
+		buf = rest
+	}
+	c.log.pending[i] = append(c.log.pending[i][:0], buf...)
+}
+
+// flushStd logs the unterminated last lines of stdout and stderr.
+func (h *Host) flushStd(c *call) {
+	for i := range c.log.pending {
+		if len(c.log.pending[i]) > 0 {
+			h.stdLine(c, i == 1, c.log.pending[i])
+			c.log.pending[i] = c.log.pending[i][:0]
+		}
+	}
+}
+
+func (h *Host) stdLine(c *call, stderr bool, line []byte) {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		return
+	}
+	if stderr {
+		h.guestLog(c, slog.LevelWarn, "guest stderr", line)
+	} else {
+		h.guestLog(c, slog.LevelInfo, "guest stdout", line)
+	}
+}
+
 // guestLog writes what a guest logged or printed, within the step's cap.
 func (h *Host) guestLog(c *call, level slog.Level, what string, msg []byte) {
 	n, first := c.log.admit(len(msg))
@@ -434,14 +487,20 @@ func fnHandleRead(c *call, mod api.Module, stack []uint64) {
 		ret32(stack, 0)
 		return
 	}
+	// io.Reader allows (0, nil); the ABI's 0 means the end of the stream,
+	// so read again, and give up with IO_ERROR rather than fake an end.
 	for tries := 0; ; tries++ {
 		n, err := h.r.Read(buf)
-		if n > 0 || errors.Is(err, io.EOF) || (err == nil && tries >= 100) {
+		if n > 0 || errors.Is(err, io.EOF) {
 			ret32(stack, int32(n))
 			return
 		}
 		if err != nil {
 			ret32(stack, c.ioFail(err))
+			return
+		}
+		if tries >= 100 {
+			ret32(stack, c.fail(abi.IOError, "handle "+strconv.Itoa(int(id))+": the stream made no progress in 100 reads"))
 			return
 		}
 	}

@@ -117,12 +117,10 @@ func (w stdWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	level, what := slog.LevelInfo, "guest stdout"
 	if w.stderr {
 		c.log.keepStderr(p)
-		level, what = slog.LevelWarn, "guest stderr"
 	}
-	h.guestLog(c, level, what, p)
+	h.guestStd(c, w.stderr, p)
 	return len(p), nil
 }
 

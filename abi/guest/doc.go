@@ -55,8 +55,8 @@
 //   - any other error reports EXECUTION_FAILED with the error's text.
 //
 // A panic in the handler is recovered and reported as EXECUTION_FAILED
-// "panic: <value>", its stack trace logged at error level; the instance
-// stays usable.
+// "panic: <value>", not retryable (like a trap), its stack trace logged at
+// error level; the instance stays usable.
 //
 // Host calls that fail return a *HostError carrying the abi.Code, the
 // ABI function that failed and the host's detail (last_error). Match them

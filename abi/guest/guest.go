@@ -117,7 +117,8 @@ func report(err error) int32 {
 func reportPanic(r any) int32 {
 	text := panicText(r)
 	current.Log(abi.LogError, truncate("panic: "+text+"\n"+string(debug.Stack()), 16<<10))
-	return report(&Error{Code: abi.ExecutionFailed, Message: "panic: " + text})
+	// A panic is a bug, like a trap: retrying the step cannot help.
+	return report(&Error{Code: abi.ExecutionFailed, Message: "panic: " + text, Retryable: NotRetryable()})
 }
 
 // durationMS converts d to whole milliseconds for retry_after_ms, rounding

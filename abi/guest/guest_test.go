@@ -237,6 +237,9 @@ func TestPanicRecovered(t *testing.T) {
 		if want := "panic: " + fmt.Sprint(v); res.Err.Message != want {
 			t.Errorf("message = %q, want %q", res.Err.Message, want)
 		}
+		if r := res.Err.Retryable; r == nil || *r {
+			t.Errorf("retryable = %v, want an explicit no: a panic is not retried", r)
+		}
 		if len(res.Logs) != 1 || res.Logs[0].Level != guest.LevelError || !strings.Contains(res.Logs[0].Message, "guest_test.TestPanicRecovered") {
 			t.Errorf("logs = %+v, want the stack at error level", res.Logs)
 		}
