@@ -38,7 +38,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	c := &cli{stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv, stopSignals: stop}
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv, stopSignals: stop}
 	code := c.main(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -46,6 +46,7 @@ func main() {
 
 // cli is one invocation of the binary; tests run it in-process.
 type cli struct {
+	stdin          io.Reader // nil reads nothing
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
 	// stopSignals, when set, restores the default signal handling once a

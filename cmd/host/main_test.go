@@ -22,6 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/beamline/blockhost/internal/testblocks"
 	"github.com/beamline/blockhost/policy"
 )
 
@@ -338,4 +342,45 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestRunInputFiles: --input-file and --input-value feed a step from files
+// and stdin, byte for byte.
+func TestRunInputFiles(t *testing.T) {
+	wasm := filepath.Join(testblocks.Dir(t), "echo.wasm")
+	dir := t.TempDir()
+	// Control bytes, a newline, non-ASCII, and too big for one argv string
+	// (the result is JSON, so the value stays valid UTF-8).
+	binary := "\x00\x01\x02é\n" + strings.Repeat("x", 200<<10)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "blob.bin"), []byte(binary), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.json"), []byte(`{"a":"from file"}`), 0o600))
+
+	var out, errOut syncBuffer
+	c := &cli{stdin: strings.NewReader(`{"b":"from stdin"}`), stdout: &out, stderr: &errOut,
+		lookup: func(string) (string, bool) { return "", false }}
+	code := c.main(context.Background(), []string{"run", wasm, "--cache-dir", testblocks.CacheDir(t),
+		"--input-file", "-", "--input-value", "big=" + filepath.Join(dir, "blob.bin")})
+	require.Equal(t, exitOK, code, errOut.String())
+	var res struct{ Outputs map[string]string }
+	require.NoError(t, json.Unmarshal([]byte(out.String()), &res))
+	assert.Equal(t, "from stdin", res.Outputs["b"])
+	assert.True(t, res.Outputs["big"] == binary, "big: %d bytes", len(res.Outputs["big"]))
+
+	r := runCLI(t, nil, "run", wasm, "--input-file", filepath.Join(dir, "in.json"), "--cache-dir", testblocks.CacheDir(t))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"a": "from file"`)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--input", "{}", "--input-file", "x.json"}, "--input and --input-file exclude each other"},
+		{[]string{"--input-file", filepath.Join(dir, "nope.json")}, "--input-file: open " + filepath.Join(dir, "nope.json") + ": no such file or directory"},
+		{[]string{"--input-value", "big"}, `--input-value "big": want KEY=FILE`},
+		{[]string{"--input-value", "k=" + filepath.Join(dir, "nope")}, "--input-value k: open"},
+	} {
+		r := runCLI(t, nil, append([]string{"run", wasm}, tc.args...)...)
+		assert.Equal(t, exitUsage, r.code, tc.args)
+		assert.Contains(t, r.stderr, tc.want, tc.args)
+	}
 }

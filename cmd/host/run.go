@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -34,14 +36,22 @@ block is named after the file and serves the one type --type names.
 for this run (serve grants them per block in the config file: blocks.NAME.http
 and blocks.NAME.fs). Without them the block's HTTP and blob calls are denied.
 
-Example:
+Inputs come from --input (a JSON object of strings) or --input-file; each
+--input-value KEY=FILE then sets input KEY to a file's bytes, for values too
+large or too binary for a command line.
+
+Examples:
   blockhost run build/plugins/text_uppercase.wasm --type text.uppercase --input '{"text":"hello"}'
+  blockhost run build/plugins/fs_blob_put.wasm --fs-root /tmp/blobs --input '{"key":"a.bin"}' --input-value data=photo.jpg
 `
 
 func (c *cli) run(ctx context.Context, args []string) int {
 	fs := c.flagSet("run")
 	stepType := fs.String("type", "", "step `TYPE` to run (default: the manifest's only type)")
 	input := fs.String("input", "{}", "inputs as a JSON object of strings, e.g. '{\"text\":\"hello\"}'")
+	inputFile := fs.String("input-file", "", "read the inputs' JSON object from `FILE` (- for stdin) instead of --input")
+	var inputValues listFlag
+	fs.Var(&inputValues, "input-value", "set input KEY to the bytes of a file: `KEY=FILE` (repeatable; binary and large values, up to 128 MiB in all)")
 	ctxJSON := fs.String("context", "", "BlockContext as JSON: tenant_id, trace_id, run_id, flow_id, step_id")
 	var configKV, allowHTTP listFlag
 	fs.Var(&configKV, "config", "block config `KEY=VALUE` (repeatable), overriding the manifest's config")
@@ -77,9 +87,30 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	if *timeout < 0 {
 		return c.usageError(fs, "--timeout must not be negative")
 	}
+	if *inputFile != "" {
+		if isSet(fs, "input") {
+			return c.usageError(fs, "--input and --input-file exclude each other")
+		}
+		b, err := readLimited(*inputFile, c.stdin)
+		if err != nil {
+			return c.usageError(fs, "--input-file: "+err.Error())
+		}
+		*input = string(b)
+	}
 	inputs, err := decodeInputs(*input)
 	if err != nil {
 		return c.usageError(fs, "--input: "+err.Error())
+	}
+	for _, kv := range inputValues {
+		key, file, ok := strings.Cut(kv, "=")
+		if !ok || key == "" || file == "" {
+			return c.usageError(fs, fmt.Sprintf("--input-value %q: want KEY=FILE", kv))
+		}
+		b, err := readLimited(file, c.stdin)
+		if err != nil {
+			return c.usageError(fs, "--input-value "+key+": "+err.Error())
+		}
+		inputs[key] = string(b)
 	}
 	req := host.StepRequest{Inputs: inputs, TimeoutMS: *timeout, RetryCount: retryCount}
 	if *ctxJSON != "" {
@@ -214,6 +245,41 @@ func blockName(stem string) string {
 		s = "block"
 	}
 	return s
+}
+
+// maxRunInput bounds what --input-file and --input-value read: the host's
+// default cap on a step's inputs.
+const maxRunInput = 128 << 20
+
+// readLimited reads a file (or stdin for "-") of at most maxRunInput bytes.
+func readLimited(name string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if r == nil {
+		r = strings.NewReader("")
+	}
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxRunInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxRunInput {
+		return nil, fmt.Errorf("%s: over %d MiB, the host's limit on a step's inputs", name, maxRunInput>>20)
+	}
+	return b, nil
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // decodeInputs decodes --input: a JSON object of strings.
