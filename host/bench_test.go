@@ -144,3 +144,43 @@ func BenchmarkInterruption(b *testing.B) {
 		})
 	}
 }
+
+// loadBenchBlocks are ten Go blocks that need no capability grant.
+var loadBenchBlocks = []string{"noop", "text_uppercase", "echo", "compute", "counter", "fail", "flood", "handles", "loop", "sleep"}
+
+// loadBlocks starts a host on cacheDir, loads the ten blocks and closes it.
+func loadBlocks(b *testing.B, dir, cacheDir string) {
+	h, err := New(Config{CacheDir: cacheDir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	for _, name := range loadBenchBlocks {
+		if _, err := h.LoadFile(context.Background(), filepath.Join(dir, name+".wasm")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoad10GoBlocks is the time for a host to start and load ten Go
+// blocks (2.3–3.5 MB modules each) with a cold compilation cache (an empty
+// directory: every block is compiled to native code and written to it) and
+// with a warm one (the native code is read back).
+func BenchmarkLoad10GoBlocks(b *testing.B) {
+	dir := testblocks.Dir(b)
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			cache := b.TempDir()
+			b.StartTimer()
+			loadBlocks(b, dir, cache)
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		cache := b.TempDir()
+		loadBlocks(b, dir, cache)
+		for b.Loop() {
+			loadBlocks(b, dir, cache)
+		}
+	})
+}
