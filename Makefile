@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PLUGINS := build/plugins
 
-.PHONY: all build examples run test test-race test-e2e bench vet fmt fixtures clean load chaos degrade
+.PHONY: all build examples run test test-race test-e2e bench vet fmt fixtures sdk-blocks check-sdk-blocks clean load chaos degrade
 
 all: build
 
@@ -59,9 +59,25 @@ vet:
 fmt:
 	gofmt -s -w $$(find . -name '*.go' -not -path './build/*' -not -path './.git/*')
 
-# Compile the .wat fixtures of tests/fixtures with wabt's wat2wasm.
+# Compile the .wat fixtures of tests/fixtures and tests/hostile/testdata
+# with wabt's wat2wasm.
 fixtures:
-	scripts/install-wabt.sh && for f in tests/fixtures/*.wat; do wat2wasm "$$f" -o "$${f%.wat}.wasm"; done
+	scripts/install-wabt.sh && for f in tests/fixtures/*.wat tests/hostile/testdata/*.wat; do \
+		if [ -f "$$f" ]; then wat2wasm "$$f" -o "$${f%.wat}.wasm" || exit 1; fi; done
+
+# Rebuild the committed example blocks of the C, Rust, AssemblyScript and
+# WAT SDKs (examples/LANG/*/NAME.wasm), installing each toolchain first
+# (Debian packages and npm; see scripts/install-toolchains.sh). Tests need
+# none of this: the built blocks are committed.
+SDK_LANGS = c rust assemblyscript wat
+sdk-blocks:
+	scripts/install-toolchains.sh $(SDK_LANGS)
+	for l in $(SDK_LANGS); do scripts/build-$$l.sh || exit 1; done
+
+# Check that every committed non-Go .wasm still matches its source, for
+# each toolchain installed (missing ones are reported and skipped).
+check-sdk-blocks:
+	scripts/check-sdk-blocks.sh
 
 clean:
 	rm -rf bin build

@@ -2,7 +2,10 @@
 # build-blocks.sh OUTDIR: builds every Go example block examples/blocks/NAME
 # (a directory with a main.go) into OUTDIR/NAME.wasm and copies its
 # manifest NAME.yaml beside it — a plugins directory `blockhost serve` can
-# load. Used by `make examples` and `make run`. GO selects the go command.
+# load — then copies the committed blocks of the other SDK languages
+# (examples/{c,rust,assemblyscript,wat}/*/NAME.wasm with NAME.yaml; `make
+# sdk-blocks` rebuilds those). Used by `make examples` and `make run`. GO
+# selects the go command.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -29,4 +32,15 @@ for dir in examples/blocks/*/; do
 		-ldflags='-s -w' -o "$out/$name.wasm" "./$dir"
 	cp "$dir/$name.yaml" "$out/$name.yaml"
 	echo "built $out/$name.wasm"
+done
+
+for wasm in examples/c/*/*.wasm examples/rust/*/*.wasm examples/assemblyscript/*/*.wasm examples/wat/*/*.wasm; do
+	[ -f "$wasm" ] || continue
+	manifest=${wasm%.wasm}.yaml
+	if [ ! -f "$manifest" ]; then
+		echo "build-blocks: $wasm has no manifest $manifest" >&2
+		exit 1
+	fi
+	cp "$wasm" "$manifest" "$out/"
+	echo "copied $out/$(basename "$wasm")"
 done
