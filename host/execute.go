@@ -406,10 +406,12 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 	// A block that reported its failure and then trapped (a C or
 	// AssemblyScript abort, say) keeps its words in the message; the code
 	// stays EXECUTION_FAILED, as for any trap.
+	reported := ""
 	if c.reported {
-		msg += " (reported " + c.code.String() + ": " + firstLine(c.message) + ")"
+		reported = firstLine(c.message)
+		msg += " (reported " + c.code.String() + ": " + reported + ")"
 	}
-	if s := c.log.stderrSummary(); s != "" {
+	if s := c.log.stderrSummary(); s != "" && (reported == "" || !strings.Contains(s, reported)) {
 		msg += " (stderr: " + s + ")"
 	}
 	return outcome{status: StatusError, code: abi.ExecutionFailed, msg: msg, final: true,
