@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/beamline/blockhost/abi"
 	"github.com/beamline/blockhost/sandbox"
@@ -271,48 +273,93 @@ func sigString(params, results []api.ValueType) string {
 	return str(params) + " -> " + str(results)
 }
 
-// compile compiles wasm under the host's limits: module size, compile
-// timeout, and a file lock on the cache so concurrent processes sharing it
-// do not compile the same module twice at once.
+// compile compiles wasm under the host's limits: module size, control
+// instructions per function, compile timeout, one compile at a time, and a
+// file lock on the cache so concurrent processes sharing it do not compile
+// the same module twice at once.
+//
+// The compiler stops between functions once the timeout fires, the caller's
+// ctx ends or the host closes; the function it is compiling then runs to
+// its end in the background (MaxFunctionControl bounds how long that is),
+// holding the compile slot so refused loads cannot pile up. Close waits for
+// it before releasing the runtime.
 func (h *Host) compile(ctx context.Context, rt *runtimeEnv, wasm []byte, memPages uint32) (wazero.CompiledModule, error) {
-	if int64(len(wasm)) > h.cfg.Limits.MaxModuleBytes {
-		return nil, &ValidationError{Problems: []string{fmt.Sprintf("module is %d bytes, over the limit of %d", len(wasm), h.cfg.Limits.MaxModuleBytes)}}
+	lim := h.cfg.Limits
+	if int64(len(wasm)) > lim.MaxModuleBytes {
+		return nil, &ValidationError{Problems: []string{fmt.Sprintf("module is %d bytes, over the limit of %d", len(wasm), lim.MaxModuleBytes)}}
 	}
+	if fn, n, ok := heaviestFunction(wasm); ok && n > lim.MaxFunctionControl {
+		return nil, &ValidationError{Problems: []string{fmt.Sprintf(
+			"function %d has %d control instructions (blocks, loops, ifs and branches), over the limit of %d per function (max_function_control)",
+			fn, n, lim.MaxFunctionControl)}}
+	}
+	select {
+	case h.compileSlot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-h.closing.Done():
+		return nil, ErrClosed
+	}
+	unlock := func() {}
 	if h.cfg.CacheDir != "" {
-		unlock, err := lockFile(filepath.Join(h.cfg.CacheDir, ".lock"))
-		if err != nil {
+		var err error
+		if unlock, err = lockFile(filepath.Join(h.cfg.CacheDir, ".lock")); err != nil {
+			<-h.compileSlot
 			return nil, err
 		}
-		defer unlock()
 	}
+	cctx, cancel := context.WithTimeoutCause(ctx, lim.CompileTimeout, errCompileTimeout)
+	stopOnClose := context.AfterFunc(h.closing, func() { cancel() })
+	// With two workers or more the compiler checks cctx between functions;
+	// half the cores leave the rest to steps.
+	cctx = experimental.WithCompilationWorkers(cctx, max(2, runtime.GOMAXPROCS(0)/2))
 	type result struct {
-		cm  wazero.CompiledModule
-		err error
+		cm      wazero.CompiledModule
+		err     error
+		stopped bool // cctx ended before the compile did
 	}
-	done := make(chan result, 1)
+	done := make(chan result)
+	abandoned := make(chan struct{})
+	h.compiling.Add(1)
 	go func() {
-		cm, err := checkModule(ctx, rt.r, wasm, memPages)
-		done <- result{cm, err}
+		defer h.compiling.Done()
+		cm, err := checkModule(cctx, rt.r, wasm, memPages)
+		unlock()
+		<-h.compileSlot
+		select {
+		case done <- result{cm, err, cctx.Err() != nil}:
+		case <-abandoned:
+			if cm != nil {
+				cm.Close(context.Background())
+			}
+		}
+		stopOnClose()
+		cancel()
 	}()
-	t := time.NewTimer(h.cfg.Limits.CompileTimeout)
-	defer t.Stop()
 	select {
 	case res := <-done:
+		if res.err != nil && res.stopped {
+			return nil, h.compileStopped(ctx, cctx)
+		}
 		return res.cm, res.err
-	case <-t.C:
-		go func() {
-			if res := <-done; res.cm != nil {
-				res.cm.Close(context.Background())
-			}
-		}()
-		return nil, fmt.Errorf("compiling took longer than the limit of %s", h.cfg.Limits.CompileTimeout)
-	case <-ctx.Done():
-		go func() {
-			if res := <-done; res.cm != nil {
-				res.cm.Close(context.Background())
-			}
-		}()
-		return nil, ctx.Err()
+	case <-cctx.Done():
+		close(abandoned)
+		return nil, h.compileStopped(ctx, cctx)
+	}
+}
+
+var errCompileTimeout = errors.New("compile timeout")
+
+// compileStopped is the error of a compile that cctx ended: the caller's
+// ctx, the host closing, or the compile timeout.
+func (h *Host) compileStopped(ctx, cctx context.Context) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case context.Cause(cctx) == errCompileTimeout:
+		return fmt.Errorf("compiling took longer than the limit of %s", h.cfg.Limits.CompileTimeout)
+	default:
+		return ErrClosed
 	}
 }
 

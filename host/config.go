@@ -115,6 +115,14 @@ type Limits struct {
 	MaxModuleBytes int64
 	// CompileTimeout bounds compiling one module (60 s).
 	CompileTimeout time.Duration
+	// MaxFunctionControl caps the control instructions (block, loop, if,
+	// else, br, br_if, br_table and the like) of one function body
+	// (10000). The optimizing compiler's time grows with the square of
+	// their number and it compiles a function in one piece, so this bounds
+	// how long a compile runs on after its timeout: a function at the
+	// limit takes about 3 s on one core of a 2-core machine. Compilers
+	// emit far fewer (the Go runtime's largest function has about 1300).
+	MaxFunctionControl int
 	// MemoryHighWaterPages: an instance whose memory grew past it is
 	// discarded after its step (default: 3/4 of MemoryPages).
 	MemoryHighWaterPages uint32
@@ -214,6 +222,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if l.CompileTimeout == 0 {
 		l.CompileTimeout = 60 * time.Second
+	}
+	if l.MaxFunctionControl == 0 {
+		l.MaxFunctionControl = 10000
+	} else if l.MaxFunctionControl < 0 {
+		return c, fmt.Errorf("limits: max_function_control must not be negative")
 	}
 	if l.MemoryHighWaterPages == 0 {
 		l.MemoryHighWaterPages = l.MemoryPages / 4 * 3

@@ -59,6 +59,14 @@ type Host struct {
 	memBudget *memBudget
 	stop      chan struct{}
 
+	// compileSlot holds the one compile running (see compile); closing
+	// ends when Close starts, stopping compiles between functions, and
+	// compiling counts the compiles not yet ended, abandoned ones included.
+	compileSlot chan struct{}
+	closing     context.Context
+	closeNow    context.CancelFunc
+	compiling   sync.WaitGroup
+
 	idPrefix string
 	idSeq    atomic.Uint64
 
@@ -87,6 +95,8 @@ func New(cfg Config) (*Host, error) {
 	}
 	h.memBudget = &memBudget{max: cfg.Limits.InstanceMemoryBudget}
 	h.stop = make(chan struct{})
+	h.compileSlot = make(chan struct{}, 1)
+	h.closing, h.closeNow = context.WithCancel(context.Background())
 	var rb [6]byte
 	rand.Read(rb[:])
 	h.idPrefix = hex.EncodeToString(rb[:]) + "-"
@@ -257,6 +267,7 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.Drain()
 	close(h.stop)
+	h.closeNow()
 	done := make(chan struct{})
 	go func() { h.active.Wait(); close(done) }()
 	var err error
@@ -272,6 +283,9 @@ func (h *Host) Close(ctx context.Context) error {
 		err = fmt.Errorf("closed with %d steps still in flight: %w", n, ctx.Err())
 		<-done
 	}
+	// A compile stops at its next function; the runtime and the cache must
+	// outlive it.
+	h.compiling.Wait()
 	for _, b := range h.loadedBlocks() {
 		b.retire()
 	}

@@ -714,6 +714,11 @@ func (p *parser) limits(c *fileConfig, n *yaml.Node, name string) {
 				l.CompileTimeout = d
 			}
 		},
+		"max_function_control": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, 1<<24); ok {
+				l.MaxFunctionControl = int(n)
+			}
+		},
 	})
 	pages := l.MemoryPages
 	if pages == 0 {

@@ -53,6 +53,7 @@ limits:
   max_handles: 8
   max_module_bytes: 16MiB
   compile_timeout: 10s
+  max_function_control: 20000
 blocks:
   text_uppercase:
     digest: sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789
@@ -102,7 +103,7 @@ func TestParseConfigGood(t *testing.T) {
 		Limits: host.Limits{
 			MemoryPages: 256, MemoryHighWaterPages: 200,
 			MaxInputBytes: 1 << 20, MaxOutputBytes: 2048, MaxLogBytes: 4 << 10,
-			MaxHandles: 8, MaxModuleBytes: 16 << 20, CompileTimeout: 10 * time.Second,
+			MaxHandles: 8, MaxModuleBytes: 16 << 20, CompileTimeout: 10 * time.Second, MaxFunctionControl: 20000,
 		},
 		Blocks: map[string]host.BlockPolicy{
 			"text_uppercase": {Digest: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", AllowNoInterrupt: true},
@@ -163,6 +164,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"pool name", "pools:\n  CPU: {max_concurrency: 2}\n", []string{`2: pools: "CPU" is not a pool name`}},
 		{"pools not mapping", "pools: [cpu]\n", []string{"1: pools: want a mapping, got a list"}},
 		{"memory pages", "limits:\n  memory_pages: 70000\n", []string{"2: limits.memory_pages: 70000 out of range [1, 65536]"}},
+		{"function control", "limits:\n  max_function_control: 0\n", []string{"2: limits.max_function_control: 0 out of range [1, 16777216]"}},
 		{"high water", "limits:\n  memory_pages: 100\n  memory_high_water_pages: 200\n", []string{"3: limits.memory_high_water_pages: 200 is above memory_pages (100)"}},
 		{"bad size", "limits:\n  max_input_bytes: 1MB\n", []string{`2: limits.max_input_bytes: want a size such as 65536, 64KiB or 128MiB, got "1MB"`}},
 		{"size too big", "limits:\n  max_input_bytes: 5GiB\n", []string{"2: limits.max_input_bytes: 5GiB is larger than"}},

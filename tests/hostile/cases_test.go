@@ -1,14 +1,12 @@
 package hostile
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -624,18 +622,19 @@ func moduleTooLarge(t *testing.T, x *trial) {
 	}
 }
 
-// slowCompile: a 30 KB module of 10000 nested blocks takes the compiler
-// far longer than the (lowered) compile timeout: it is refused when the
-// timeout fires, naming it, while the same host keeps serving another
-// block. A block whose _initialize never returns is refused at load the
-// same way.
+// slowCompile: the compiler's time grows with the square of a function's
+// blocks and branches. A module with one function over the per-function
+// limit is refused before compiling, naming the function. One under it but
+// slower than the (lowered) compile timeout is refused when the timeout
+// fires; the function being compiled then runs on in the background, and
+// closing the host meanwhile waits for it rather than crashing. A module
+// of many such functions stops compiling at the next function, so the host
+// compiles another block soon after. A block whose _initialize never
+// returns is refused at load. The same host serves another block
+// throughout.
 func slowCompile(t *testing.T, x *trial) {
 	const timeout = 100 * time.Millisecond
 	h := newBareHost(t, host.Limits{CompileTimeout: timeout})
-	// The compile a timeout refused runs on in the background, and closing
-	// its host before it ends crashes the process (wazero's engine is
-	// closed under it): close the host only once no compile runs.
-	t.Cleanup(func() { waitNoCompile(t) })
 	minimal, err := os.ReadFile(filepath.Join(testblocks.FixturesDir(t), "minimal.wasm"))
 	require.NoError(t, err)
 	_, err = h.LoadBlock(context.Background(), minimal, manifest("minimal"))
@@ -645,43 +644,59 @@ func slowCompile(t *testing.T, x *trial) {
 	_, err = h.LoadBlock(context.Background(), nestedModule(50), manifest("shallow"))
 	require.NoError(t, err, "a module with 50 nested blocks compiles within the timeout")
 
+	// Over the limit of 10000: refused by a scan, in far less than a
+	// compile of it would take (about 4 s).
 	start := time.Now()
-	_, err = h.LoadBlock(context.Background(), nestedModule(10000), manifest("deep"))
-	took := time.Since(start)
+	_, err = h.LoadBlock(context.Background(), nestedModule(20000), manifest("toodeep"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "function 0 has 20000 control instructions (blocks, loops, ifs and branches), over the limit of 10000 per function")
+	assert.Less(t, time.Since(start), time.Second, "refusing a function over the limit")
+	assertFailed(t, h, "toodeep", "over the limit of 10000 per function")
+
+	// Under the limit, but about 0.7 s to compile on one core.
+	start = time.Now()
+	_, err = h.LoadBlock(context.Background(), loopsModule(6000), manifest("deep"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "compiling took longer than the limit of "+timeout.String())
-	assert.Less(t, took, timeout+time.Second, "the load returned long after the compile timeout")
+	assert.Less(t, time.Since(start), timeout+time.Second, "the load returned long after the compile timeout")
 	assertFailed(t, h, "deep", "compiling took longer")
 	_, err = h.Execute(context.Background(), host.StepRequest{Type: "test.deep"})
 	assert.ErrorIs(t, err, host.ErrUnknownType)
 
+	// 200 functions of about 0.1 s each: without stopping between
+	// functions this compile would hold the host's compile slot for
+	// 10 s or more; the next load waits for it only until the function
+	// being compiled ends.
+	_, err = h.LoadBlock(context.Background(), manyFuncsModule(200, 3000), manifest("many"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "compiling took longer than the limit of "+timeout.String())
+	start = time.Now()
+	_, err = h.LoadBlock(context.Background(), nestedModule(10), manifest("next"))
+	require.NoError(t, err, "a small block loads after a refused compile")
+	assert.Less(t, time.Since(start), 5*time.Second, "the refused compile went on past its next function")
+	require.NoError(t, execOK(h, "test.next"))
+
+	// Closing a host while a refused compile runs on.
+	h2, err := host.New(host.Config{Limits: host.Limits{CompileTimeout: timeout}})
+	require.NoError(t, err)
+	_, err = h2.LoadBlock(context.Background(), loopsModule(6000), manifest("deep"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "compiling took longer than the limit")
+	closeHost(t, h2)
+	_, err = h2.LoadBlock(context.Background(), minimal, manifest("minimal"))
+	assert.ErrorIs(t, err, host.ErrClosed)
+
+	// _initialize is bounded by the compile timeout too; this host's is
+	// wider so that its compile of a tiny module never hits it.
+	const initTimeout = 500 * time.Millisecond
+	h3 := newBareHost(t, host.Limits{CompileTimeout: initTimeout})
 	initloop, err := os.ReadFile(testdata("initloop.wasm"))
 	require.NoError(t, err)
 	start = time.Now()
-	_, err = h.LoadBlock(context.Background(), initloop, manifest("initloop"))
+	_, err = h3.LoadBlock(context.Background(), initloop, manifest("initloop"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "starting an instance")
-	assert.Less(t, time.Since(start), timeout+time.Second, "refusing a block whose _initialize never returns")
-}
-
-// waitNoCompile waits until no goroutine of this process is compiling a
-// module for a host.
-func waitNoCompile(t *testing.T) {
-	eventually(t, 60*time.Second, func() string {
-		buf := make([]byte, 1<<20)
-		for {
-			n := runtime.Stack(buf, true)
-			if n < len(buf) {
-				buf = buf[:n]
-				break
-			}
-			buf = make([]byte, 2*len(buf))
-		}
-		if bytes.Contains(buf, []byte("host.(*Host).compile.func")) {
-			return "a refused compile is still running"
-		}
-		return ""
-	})
+	assert.Less(t, time.Since(start), initTimeout+time.Second, "refusing a block whose _initialize never returns")
 }
 
 // newBareHost returns a host without compilation cache (a compile the

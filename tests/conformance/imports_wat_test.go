@@ -1,9 +1,10 @@
-// Package wat_test checks the WAT imports snippet imports.wat: it must
+package conformance_test
+
+// This file checks the WAT imports snippet abi/wat/imports.wat: it must
 // declare exactly the functions of ABI v1 (abi/ABI.md section 4), with the
 // parameter names and types of ABI.md's "Signatures" table and the
 // signatures the host accepts at load time (host.ValidateModule). It also
 // checks that the WAT conformance block imports the snippet unchanged.
-package wat_test
 
 import (
 	"bytes"
@@ -24,8 +25,8 @@ import (
 )
 
 const (
-	snippetPath     = "imports.wat"
-	abiPath         = "../ABI.md"
+	snippetPath     = "../../abi/wat/imports.wat"
+	abiPath         = "../../abi/ABI.md"
 	conformanceWAT  = "../../examples/wat/conformance/conformance_wat.wat"
 	conformanceWasm = "../../examples/wat/conformance/conformance_wat.wasm"
 )
