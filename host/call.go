@@ -38,6 +38,7 @@ type call struct {
 
 	log      logBuffer
 	bufBytes int64 // bytes held by buffer_new handles
+	pending  int64 // bytes held by open output_open handles (outputWriter)
 }
 
 // handle is one open stream of a call.
@@ -62,7 +63,7 @@ func (c *call) reset() {
 	c.reported = false
 	c.code, c.message, c.httpStatus, c.retryAfter, c.retryable = 0, "", 0, 0, 0
 	c.lastErr, c.limitErr = "", ""
-	c.bufBytes = 0
+	c.bufBytes, c.pending = 0, 0
 }
 
 // fail records the detail of a failed host call and returns its status.
@@ -101,7 +102,7 @@ func (c *call) setOutput(key, value string) int32 {
 	} else {
 		size += int64(len(key))
 	}
-	if size > c.st.limits.MaxOutputBytes {
+	if size+c.pending > c.st.limits.MaxOutputBytes {
 		c.limitErr = "output limit of " + strconv.FormatInt(c.st.limits.MaxOutputBytes, 10) + " bytes exceeded"
 		return c.fail(abi.LimitExceeded, c.limitErr)
 	}
@@ -113,16 +114,22 @@ func (c *call) setOutput(key, value string) int32 {
 	return 0
 }
 
-// room reports how many more output bytes the step may produce.
-func (c *call) room() int64 { return c.st.limits.MaxOutputBytes - c.outBytes }
+// room reports how many more output bytes the step may produce: the cap
+// less the outputs set and the bytes open output handles hold.
+func (c *call) room() int64 { return c.st.limits.MaxOutputBytes - c.outBytes - c.pending }
+
+// handleLimit is the status of an open refused at the handle limit. The
+// step goes on: the guest may close a handle and open another.
+func (c *call) handleLimit() int32 {
+	return c.fail(abi.LimitExceeded, "too many open handles (limit "+strconv.Itoa(c.st.limits.MaxHandles)+")")
+}
 
 func (c *call) addHandle(h *handle) int32 {
 	if c.open >= c.st.limits.MaxHandles {
 		if h.closer != nil {
 			h.closer.Close()
 		}
-		c.limitErr = "too many open handles (limit " + strconv.Itoa(c.st.limits.MaxHandles) + ")"
-		return c.fail(abi.LimitExceeded, c.limitErr)
+		return c.handleLimit()
 	}
 	c.open++
 	for i, slot := range c.handles {
@@ -178,28 +185,51 @@ func (c *call) finish(commit bool) error {
 
 var errBadHandle = errors.New("bad handle")
 
-// outputWriter collects an output value written through a handle.
+// outputWriter collects an output value written through a handle. What
+// it holds counts against the output cap (call.pending) from the first
+// write, so open writers together cannot buffer more than the cap.
 type outputWriter struct {
-	c   *call
-	key string
-	buf bytes.Buffer
+	c    *call
+	key  string
+	held int64 // bytes counted in c.pending: the key, once written to, and buf
+	buf  bytes.Buffer
 }
 
 func (w *outputWriter) Write(p []byte) (int, error) {
-	if int64(w.buf.Len()+len(p)+len(w.key)) > w.c.room() {
+	add := int64(len(p))
+	if w.held == 0 {
+		add += int64(len(w.key))
+	}
+	if add > w.c.room() {
 		w.c.limitErr = "output limit of " + strconv.FormatInt(w.c.st.limits.MaxOutputBytes, 10) + " bytes exceeded"
 		return 0, errLimit
 	}
+	w.c.pending += add
+	w.held += add
 	return w.buf.Write(p)
 }
 
 // Written is the number of bytes written so far (handle_size).
 func (w *outputWriter) Written() int64 { return int64(w.buf.Len()) }
 
+// release stops counting what w holds against the cap.
+func (w *outputWriter) release() {
+	w.c.pending -= w.held
+	w.held = 0
+}
+
 func (w *outputWriter) commit() error {
+	w.release()
 	if w.c.setOutput(w.key, w.buf.String()) != 0 {
 		return errLimit
 	}
+	return nil
+}
+
+// Close drops what w holds (after commit, or instead of it).
+func (w *outputWriter) Close() error {
+	w.release()
+	w.buf = bytes.Buffer{}
 	return nil
 }
 

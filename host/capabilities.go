@@ -34,9 +34,6 @@ type httpResponseMeta struct {
 func (c *call) capFail(err error) int32 {
 	var ce codedError
 	if errorsAs(err, &ce) {
-		if ce.Code() == abi.LimitExceeded {
-			c.limitErr = err.Error()
-		}
 		return c.fail(ce.Code(), err.Error())
 	}
 	return c.ioFail(err)
@@ -52,7 +49,13 @@ func (h *Host) fnHTTPRequest(c *call, mod api.Module, stack []uint64) {
 			return
 		}
 		body = bh
-		defer c.closeHandle(bodyID, false)
+		// Closed when the call returns, or as soon as the request is done
+		// (its number may then go to the response).
+		defer func() {
+			if body != nil {
+				c.closeHandle(bodyID, false)
+			}
+		}()
 	}
 	ptr, n := u32(stack[0]), u32(stack[1])
 	raw, ok := view(mod, ptr, n)
@@ -92,7 +95,21 @@ func (h *Host) fnHTTPRequest(c *call, mod api.Module, stack []uint64) {
 	if body != nil {
 		req.Body, req.BodySize = body.r, body.size
 	}
+	// The response needs a handle: refuse before sending, not after. The
+	// body handle, consumed, frees its own.
+	open := c.open
+	if body != nil {
+		open--
+	}
+	if open >= c.st.limits.MaxHandles {
+		ret32(stack, c.handleLimit())
+		return
+	}
 	resp, err := h.httpc.Do(c.ctx, grant, req)
+	if body != nil {
+		c.closeHandle(bodyID, false)
+		body = nil
+	}
 	if err != nil {
 		ret32(stack, c.capFail(err))
 		return

@@ -29,6 +29,10 @@ type step struct {
 	limits  *Limits
 	timeout time.Duration
 	cancel  context.CancelCauseFunc
+	// log is what the step's attempts logged so far: the log cap is per
+	// step, not per attempt.
+	logUsed      int
+	logTruncated bool
 }
 
 // outcome is the result of one attempt (or of a step that never ran).
@@ -286,6 +290,7 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	c.reset()
 	c.ctx, c.st, c.attempt, c.inst = ctx, st, attempt, inst
 	c.log.reset(st.limits.MaxLogBytes)
+	c.log.used, c.log.truncated = st.logUsed, st.logTruncated
 	inst.cur = c
 	cctx := context.WithValue(ctx, callKey{}, c)
 	if st.blk.interrupt {
@@ -297,6 +302,7 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	}
 	h.flushStd(c)
 	inst.cur = nil
+	st.logUsed, st.logTruncated = c.log.used, c.log.truncated
 	var out outcome
 	discard := err != nil
 	if err != nil {

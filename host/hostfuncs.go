@@ -267,7 +267,7 @@ func fnOutputOpen(c *call, mod api.Module, stack []uint64) {
 		return
 	}
 	w := &outputWriter{c: c, key: string(k)}
-	ret32(stack, c.addHandle(&handle{w: w, size: -1, commit: w.commit}))
+	ret32(stack, c.addHandle(&handle{w: w, size: -1, commit: w.commit, closer: w}))
 }
 
 func fnOutputFromHandle(c *call, mod api.Module, stack []uint64) {

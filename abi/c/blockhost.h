@@ -978,7 +978,8 @@ static inline int64_t bh_handle_copy(bh_handle dst, bh_handle src, void *buf, ui
  * over the response body, whatever the HTTP status; failures to get a
  * response: -BH_DENIED, -BH_CIRCUIT_OPEN, -BH_NETWORK_ERROR,
  * -BH_CONNECTION_TIMEOUT, -BH_TIMEOUT, -BH_CANCELLED, -BH_LIMIT_EXCEEDED,
- * -BH_INVALID_ARGUMENT. Redirects are not followed.
+ * -BH_INVALID_ARGUMENT. The host follows up to 10 redirects, each checked
+ * against the block's egress rules.
  */
 static inline bh_handle bh_http_request(const char *req_json, bh_handle body)
 {

@@ -1382,7 +1382,7 @@ impl HttpRequest {
 /// A response received through the host.
 #[derive(Debug)]
 pub struct HttpResponse {
-    /// The HTTP status; redirects are not followed.
+    /// The HTTP status, after the host followed any redirects (up to 10).
     pub status: u16,
     /// The headers, names canonicalised by the host (`Content-Type`).
     pub headers: Vec<(String, Vec<String>)>,

@@ -329,10 +329,11 @@ func (s *countingServer) port() string {
 
 // stallServer serves /stall with a response that promises 1000 bytes,
 // sends 7 and then waits for the client to go away; active counts the
-// requests being served.
+// requests being served, served all it received.
 type stallServer struct {
 	*httptest.Server
 	active atomic.Int64
+	served atomic.Int64
 	done   chan struct{}
 	once   sync.Once
 }
@@ -344,6 +345,7 @@ func newStallServer(t *testing.T) *stallServer {
 			io.WriteString(w, "ok")
 			return
 		}
+		s.served.Add(1)
 		s.active.Add(1)
 		defer s.active.Add(-1)
 		w.Header().Set("Content-Length", "1000")

@@ -86,6 +86,7 @@ func TestHostile(t *testing.T) {
 		{"cp1", policy.Features{}},
 		{"cp2", allCP2},
 	}
+	hugeModule()
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newEnv(t, mode.feat)

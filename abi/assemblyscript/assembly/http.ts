@@ -89,7 +89,8 @@ export class HttpResponse {
  * Performs `req` through the host's HTTP capability (http_request) and
  * reads the response's status and headers (http_response_meta). `body` is
  * null for no body, or a readable handle (from `newBuffer` or
- * `Step.inputHandle`) that the call consumes. Redirects are not followed.
+ * `Step.inputHandle`) that the call consumes. The host follows up to 10
+ * redirects, each checked against the block's egress rules.
  *
  * Errors: Code.Denied (capability not granted, egress refused),
  * Code.CircuitOpen, Code.NetworkError, Code.ConnectionTimeout,
