@@ -282,7 +282,8 @@ func sigString(params, results []api.ValueType) string {
 // ctx ends or the host closes; the function it is compiling then runs to
 // its end in the background (MaxFunctionControl bounds how long that is),
 // holding the compile slot so refused loads cannot pile up. Close waits for
-// it before releasing the runtime.
+// it before releasing the runtime. The caller is a registered load
+// (beginLoad).
 func (h *Host) compile(ctx context.Context, rt *runtimeEnv, wasm []byte, memPages uint32) (wazero.CompiledModule, error) {
 	lim := h.cfg.Limits
 	if int64(len(wasm)) > lim.MaxModuleBytes {
@@ -320,9 +321,9 @@ func (h *Host) compile(ctx context.Context, rt *runtimeEnv, wasm []byte, memPage
 	}
 	done := make(chan result)
 	abandoned := make(chan struct{})
-	h.compiling.Add(1)
+	h.loads.Add(1) // within the caller's load: never from zero
 	go func() {
-		defer h.compiling.Done()
+		defer h.loads.Done()
 		cm, err := checkModule(cctx, rt.r, wasm, memPages)
 		unlock()
 		<-h.compileSlot
@@ -389,9 +390,10 @@ func (h *Host) loadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest, m
 	if err := m.Validate(m.Name); err != nil {
 		return BlockInfo{}, fmt.Errorf("block %q: manifest: %w", m.Name, err)
 	}
-	if h.closed.Load() {
+	if !h.beginLoad() {
 		return BlockInfo{}, ErrClosed
 	}
+	defer h.loads.Done()
 	sum := sha256.Sum256(wasm)
 	digest := hex.EncodeToString(sum[:])
 	pol := h.cfg.Blocks[m.Name]
@@ -451,7 +453,9 @@ func (h *Host) loadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest, m
 	// _initialize traps or loops is refused here, not on its first step.
 	if b.isolation != sandbox.IsolationStep {
 		wctx, cancel := context.WithTimeout(ctx, h.cfg.Limits.CompileTimeout)
+		stop := context.AfterFunc(h.closing, cancel)
 		inst, err := b.instances.get(wctx, "")
+		stop()
 		cancel()
 		if err != nil {
 			cm.Close(ctx)

@@ -59,13 +59,15 @@ type Host struct {
 	memBudget *memBudget
 	stop      chan struct{}
 
-	// compileSlot holds the one compile running (see compile); closing
-	// ends when Close starts, stopping compiles between functions, and
-	// compiling counts the compiles not yet ended, abandoned ones included.
+	// compileSlot holds the one compile running (see compile). closing
+	// ends when Close starts, stopping loads and compiles; loads counts
+	// the loads under way and the compiles not yet ended, abandoned ones
+	// included, so that Close releases the runtime only after them.
 	compileSlot chan struct{}
 	closing     context.Context
 	closeNow    context.CancelFunc
-	compiling   sync.WaitGroup
+	loadMu      sync.Mutex // orders beginLoad and closeNow
+	loads       sync.WaitGroup
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -267,7 +269,9 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.Drain()
 	close(h.stop)
+	h.loadMu.Lock()
 	h.closeNow()
+	h.loadMu.Unlock()
 	done := make(chan struct{})
 	go func() { h.active.Wait(); close(done) }()
 	var err error
@@ -283,9 +287,9 @@ func (h *Host) Close(ctx context.Context) error {
 		err = fmt.Errorf("closed with %d steps still in flight: %w", n, ctx.Err())
 		<-done
 	}
-	// A compile stops at its next function; the runtime and the cache must
-	// outlive it.
-	h.compiling.Wait()
+	// A load or compile under way stops at its next step (a compile at its
+	// next function); the runtime and the cache must outlive it.
+	h.loads.Wait()
 	for _, b := range h.loadedBlocks() {
 		b.retire()
 	}
@@ -301,6 +305,18 @@ func (h *Host) Close(ctx context.Context) error {
 	h.httpc.Close()
 	h.fs.Close()
 	return err
+}
+
+// beginLoad registers a load (or a compile) that Close must wait for, or
+// returns false once the host is closing.
+func (h *Host) beginLoad() bool {
+	h.loadMu.Lock()
+	defer h.loadMu.Unlock()
+	if h.closing.Err() != nil {
+		return false
+	}
+	h.loads.Add(1)
+	return true
 }
 
 func (h *Host) newStepID() string {

@@ -7,46 +7,77 @@ import "fmt"
 // reads the binary's import section; a malformed section is left to the
 // compiler to report.
 func importedNonFunctions(wasm []byte) []string {
+	var problems []string
+	kinds := map[byte]string{1: "table", 3: "global", 4: "tag"}
+	forEachSection(wasm, func(id byte, r *wasmReader) bool {
+		if id == 2 {
+			r.imports(func(mod, name string, kind byte) {
+				if k, ok := kinds[kind]; ok {
+					problems = append(problems, fmt.Sprintf("imports %s %s.%s: a block may import only functions", k, mod, name))
+				}
+			})
+		}
+		return true
+	})
+	return problems
+}
+
+// forEachSection calls fn with the id of each section of wasm and a
+// reader over its contents, until fn returns false. It reports false for
+// a module whose sections (or what fn read of them) are malformed.
+func forEachSection(wasm []byte, fn func(id byte, r *wasmReader) bool) bool {
+	if len(wasm) < 8 {
+		return false
+	}
 	r := &wasmReader{b: wasm, off: 8}
 	for r.off < len(r.b) {
 		id := r.byte()
 		size := int(r.u32())
-		if r.err || r.off+size > len(r.b) {
-			return nil
+		if r.err || size < 0 || r.off+size > len(r.b) {
+			return false
 		}
-		end := r.off + size
-		if id != 2 {
-			r.off = end
-			continue
+		sec := &wasmReader{b: r.b[:r.off+size], off: r.off}
+		if !fn(id, sec) {
+			return !sec.err
 		}
-		var problems []string
-		n := r.u32()
-		for i := uint32(0); i < n && !r.err; i++ {
-			mod, name := r.name(), r.name()
-			switch kind := r.byte(); kind {
-			case 0: // function
-				r.u32()
-			case 1: // table
-				r.byte()
-				r.limits()
-				problems = append(problems, fmt.Sprintf("imports table %s.%s: a block may import only functions", mod, name))
-			case 2: // memory
-				r.limits()
-			case 3: // global
-				r.byte()
-				r.byte()
-				problems = append(problems, fmt.Sprintf("imports global %s.%s: a block may import only functions", mod, name))
-			case 4: // tag
-				r.byte()
-				r.u32()
-				problems = append(problems, fmt.Sprintf("imports tag %s.%s: a block may import only functions", mod, name))
-			default:
-				return problems
-			}
+		if sec.err {
+			return false
 		}
-		return problems
+		r.off += size
 	}
-	return nil
+	return true
+}
+
+// imports reads an import section, calling fn for each import with its
+// kind (0 function, 1 table, 2 memory, 3 global, 4 tag). It stops at an
+// unknown kind, marking r in error.
+func (r *wasmReader) imports(fn func(mod, name string, kind byte)) {
+	n := r.u32()
+	for i := uint32(0); i < n && !r.err; i++ {
+		mod, name := r.name(), r.name()
+		kind := r.byte()
+		switch kind {
+		case 0: // function: type index
+			r.u32()
+		case 1: // table: element type, limits
+			r.byte()
+			r.limits()
+		case 2: // memory: limits
+			r.limits()
+		case 3: // global: value type, mutability
+			r.byte()
+			r.byte()
+		case 4: // tag: attribute, type index
+			r.byte()
+			r.u32()
+		default:
+			r.err = true
+			return
+		}
+		if !r.err {
+			fn(mod, name, kind)
+		}
+	}
 }
 
 type wasmReader struct {
@@ -109,62 +140,35 @@ func (r *wasmReader) limits() {
 // index -1; a malformed one returns ok false, left to the compiler to
 // report.
 func heaviestFunction(wasm []byte) (index, control int, ok bool) {
-	if len(wasm) < 8 {
-		return 0, 0, false
-	}
-	r := &wasmReader{b: wasm, off: 8}
 	imported := 0
 	index = -1
-	for r.off < len(r.b) {
-		id := r.byte()
-		size := int(r.u32())
-		if r.err || size < 0 || r.off+size > len(r.b) {
-			return 0, 0, false
-		}
-		end := r.off + size
+	ok = forEachSection(wasm, func(id byte, r *wasmReader) bool {
 		switch id {
-		case 2: // import
-			n := r.u32()
-			for i := uint32(0); i < n && !r.err; i++ {
-				r.name()
-				r.name()
-				switch r.byte() {
-				case 0: // function
-					r.u32()
+		case 2:
+			r.imports(func(_, _ string, kind byte) {
+				if kind == 0 {
 					imported++
-				case 1: // table
-					r.byte()
-					r.limits()
-				case 2: // memory
-					r.limits()
-				case 3: // global
-					r.byte()
-					r.byte()
-				case 4: // tag
-					r.byte()
-					r.u32()
-				default:
-					return 0, 0, false
 				}
-			}
+			})
 		case 10: // code
 			n := r.u32()
 			for i := uint32(0); i < n && !r.err; i++ {
-				bodySize := int(r.u32())
-				if r.err || bodySize < 0 || r.off+bodySize > end {
-					return 0, 0, false
+				size := int(r.u32())
+				if r.err || size < 0 || r.off+size > len(r.b) {
+					r.err = true
+					return false
 				}
-				body := &wasmReader{b: r.b[:r.off+bodySize], off: r.off}
+				body := &wasmReader{b: r.b[:r.off+size], off: r.off}
 				if c, _ := countControl(body); c > control || index < 0 {
 					index, control = imported+int(i), c
 				}
-				r.off += bodySize
+				r.off += size
 			}
 		}
-		if r.err {
-			return 0, 0, false
-		}
-		r.off = end
+		return true
+	})
+	if !ok {
+		return 0, 0, false
 	}
 	return index, control, true
 }

@@ -174,10 +174,7 @@ func TestHeaviestFunctionRealModules(t *testing.T) {
 
 // forEachBody calls fn with a reader on each function body of wasm.
 func forEachBody(wasm []byte, fn func(r *wasmReader)) {
-	r := &wasmReader{b: wasm, off: 8}
-	for r.off < len(r.b) && !r.err {
-		id := r.byte()
-		end := r.off + int(r.u32())
+	forEachSection(wasm, func(id byte, r *wasmReader) bool {
 		if id == 10 {
 			for n := r.u32(); n > 0 && !r.err; n-- {
 				size := int(r.u32())
@@ -185,6 +182,33 @@ func forEachBody(wasm []byte, fn func(r *wasmReader)) {
 				r.off += size
 			}
 		}
-		r.off = end
+		return true
+	})
+}
+
+func TestImportedNonFunctions(t *testing.T) {
+	imp := []byte{4,
+		3, 'e', 'n', 'v', 1, 'f', 0, 0, // function, type 0
+		3, 'e', 'n', 'v', 1, 't', 1, 0x70, 0, 1, // table of funcref, min 1
+		3, 'e', 'n', 'v', 1, 'm', 2, 0, 1, // memory, min 1
+		3, 'e', 'n', 'v', 1, 'g', 3, 0x7f, 0, // immutable i32 global
 	}
+	wasm := []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 2, byte(len(imp))}
+	wasm = append(wasm, imp...)
+	assert.Equal(t, []string{
+		"imports table env.t: a block may import only functions",
+		"imports global env.g: a block may import only functions",
+	}, importedNonFunctions(wasm))
+	idx, n, ok := heaviestFunction(wasm)
+	assert.True(t, ok)
+	assert.Equal(t, -1, idx, "no function defined")
+	assert.Zero(t, n)
+
+	err := ValidateModule(t.Context(), wasm)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Contains(t, ve.Problems, "imports table env.t: a block may import only functions")
+	assert.Contains(t, ve.Problems, "imports memory env.m: a block must define and export its own memory")
+
+	assert.Nil(t, importedNonFunctions(wasm[:len(wasm)-3]), "a truncated section is left to the compiler")
 }

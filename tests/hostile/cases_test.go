@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -733,6 +735,27 @@ func slowCompile(t *testing.T, x *trial) {
 	_, err = h2.LoadBlock(context.Background(), minimal, manifest("minimal"))
 	assert.ErrorIs(t, err, host.ErrClosed)
 
+	// Closing a host while it compiles a module of many functions stops
+	// the compile at its next function: the load fails with ErrClosed and
+	// Close returns long before the whole compile would have ended.
+	h4, err := host.New(host.Config{Limits: host.Limits{CompileTimeout: time.Minute}})
+	require.NoError(t, err)
+	loadErr := make(chan error, 1)
+	go func() {
+		_, err := h4.LoadBlock(context.Background(), manyFuncsModule(200, 3000), manifest("many"))
+		loadErr <- err
+	}()
+	eventually(t, 10*time.Second, func() string {
+		if !goroutineIn("host.checkModule") {
+			return "the compile has not started"
+		}
+		return ""
+	})
+	start = time.Now()
+	closeHost(t, h4)
+	assert.Less(t, time.Since(start), 5*time.Second, "Close waited for the whole compile")
+	assert.ErrorIs(t, <-loadErr, host.ErrClosed)
+
 	// _initialize is bounded by the compile timeout too; this host's is
 	// wider so that its compile of a tiny module never hits it.
 	const initTimeout = 500 * time.Millisecond
@@ -744,6 +767,19 @@ func slowCompile(t *testing.T, x *trial) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "starting an instance")
 	assert.Less(t, time.Since(start), initTimeout+time.Second, "refusing a block whose _initialize never returns")
+}
+
+// goroutineIn reports whether a goroutine of this process is running
+// function fn (package-qualified, e.g. "host.checkModule").
+func goroutineIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Contains(buf[:n], []byte(fn+"("))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // newBareHost returns a host without compilation cache (a compile the

@@ -13,19 +13,32 @@ import (
 // and blockhost_run_v1 with body (its instructions, without the final
 // end), followed by a custom section of pad bytes when pad >= 0.
 func blockModule(body []byte, pad int) []byte {
+	return funcsModule([][]byte{body}, pad)
+}
+
+// funcsModule is blockModule with one function () -> i32 per body, the
+// first being the entry point.
+func funcsModule(bodies [][]byte, pad int) []byte {
 	b := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 	b = section(b, 1, []byte{1, 0x60, 0, 1, 0x7f}) // type 0: () -> i32
-	b = section(b, 3, []byte{1, 0})                // function 0: type 0
-	b = section(b, 5, []byte{1, 0, 1})             // memory 0: min 1 page
+	fns := leb(nil, uint64(len(bodies)))
+	for range bodies {
+		fns = append(fns, 0) // type 0
+	}
+	b = section(b, 3, fns)
+	b = section(b, 5, []byte{1, 0, 1}) // memory 0: min 1 page
 	var ex []byte
 	ex = leb(ex, 2)
 	ex = append(name(ex, "memory"), 2, 0)
 	ex = append(name(ex, "blockhost_run_v1"), 0, 0)
 	b = section(b, 7, ex)
-	fn := append([]byte{0}, body...) // no locals
-	fn = append(fn, 0x0b)            // end
-	code := leb([]byte{1}, uint64(len(fn)))
-	b = section(b, 10, append(code, fn...))
+	code := leb(nil, uint64(len(bodies)))
+	for _, body := range bodies {
+		fn := append([]byte{0}, body...) // no locals
+		fn = append(fn, 0x0b)            // end
+		code = append(leb(code, uint64(len(fn))), fn...)
+	}
+	b = section(b, 10, code)
 	if pad >= 0 {
 		padName := name(nil, "pad")
 		b = append(b, 0) // custom section
@@ -93,27 +106,11 @@ func loopsBody(n int) []byte {
 // manyFuncsModule returns a block whose entry point is followed by funcs
 // more functions, each a loopsBody of n control instructions.
 func manyFuncsModule(funcs, n int) []byte {
-	b := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
-	b = section(b, 1, []byte{1, 0x60, 0, 1, 0x7f}) // type 0: () -> i32
-	fns := leb(nil, uint64(funcs+1))
-	for range funcs + 1 {
-		fns = append(fns, 0)
-	}
-	b = section(b, 3, fns)
-	b = section(b, 5, []byte{1, 0, 1}) // memory 0: min 1 page
-	var ex []byte
-	ex = leb(ex, 2)
-	ex = append(name(ex, "memory"), 2, 0)
-	ex = append(name(ex, "blockhost_run_v1"), 0, 0)
-	b = section(b, 7, ex)
-	code := leb(nil, uint64(funcs+1))
-	entry := []byte{0, 0x41, 0, 0x0b}
-	code = append(leb(code, uint64(len(entry))), entry...)
-	fn := append(append([]byte{0}, loopsBody(n)...), 0x0b)
+	bodies := [][]byte{{0x41, 0}} // the entry point returns 0
 	for range funcs {
-		code = append(leb(code, uint64(len(fn))), fn...)
+		bodies = append(bodies, loopsBody(n))
 	}
-	return section(b, 10, code)
+	return funcsModule(bodies, -1)
 }
 
 // leb appends the unsigned LEB128 encoding of v.
