@@ -125,7 +125,8 @@ func (h *Host) Execute(ctx context.Context, req StepRequest) (StepResult, error)
 		h.active.Done()
 	}()
 
-	if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, false); err != nil {
+	admitted, _ := ctx.Value(admittedKey{}).(func())
+	if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, false, admitted); err != nil {
 		var rej rejection
 		if errors.As(err, &rej) {
 			return StepResult{}, h.rejected(st, string(rej))
@@ -135,6 +136,19 @@ func (h *Host) Execute(ctx context.Context, req StepRequest) (StepResult, error)
 	}
 	out, used := h.runWithRetry(stepCtx, st, retries)
 	return h.finish(st, start, out, used), nil
+}
+
+type admittedKey struct{}
+
+// WithAdmitted returns a copy of ctx with which Execute calls fn once the
+// step is admitted: given a slot of its pool, or a place in the pool's
+// queue. A step Execute refuses (an error, the queue's rejection included)
+// never calls fn, so a transport can acknowledge a step as accepted
+// exactly when it is. Under drop_oldest an admitted step may still be
+// dropped from the queue later, and Execute then returns its rejection.
+// fn runs on Execute's goroutine, at most once, and must not block.
+func WithAdmitted(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, admittedKey{}, fn)
 }
 
 // checkRequest validates req and returns its timeout and retry count.
@@ -217,7 +231,7 @@ func (h *Host) runWithRetry(stepCtx context.Context, st *step, retries int) (out
 	op := func() error {
 		if attempt > 0 {
 			tm.retries.Inc()
-			if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, true); err != nil {
+			if err := st.pool.acquire(stepCtx, st.req.Context.TenantID, true, nil); err != nil {
 				last = h.ctxOutcome(stepCtx, "while re-entering the queue")
 				return backoff.Permanent(err)
 			}

@@ -153,12 +153,15 @@ const (
 // acquire takes a slot, waiting in the queue if needed. front puts the
 // step ahead of the queue without a size check (a retry re-entering). It
 // returns a rejection, or ctx's cause if ctx ended while waiting.
-func (p *resourcePool) acquire(ctx context.Context, tenant string, front bool) error {
+func (p *resourcePool) acquire(ctx context.Context, tenant string, front bool, admitted func()) error {
 	p.mu.Lock()
 	if p.active < p.max && (front || p.waiters.Len() == 0) {
 		p.active++
 		p.mu.Unlock()
 		p.activeGauge.Inc()
+		if admitted != nil {
+			admitted()
+		}
 		return nil
 	}
 	var dropped *waiter
@@ -200,6 +203,9 @@ func (p *resourcePool) acquire(ctx context.Context, tenant string, front bool) e
 		p.rejectDrop.Inc()
 	} else {
 		p.depthGauge.Inc()
+	}
+	if admitted != nil {
+		admitted()
 	}
 	start := time.Now()
 	select {

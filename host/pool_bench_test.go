@@ -29,7 +29,7 @@ func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := p.acquire(ctx, "", false); err != nil {
+		if err := p.acquire(ctx, "", false, nil); err != nil {
 			b.Fatal(err)
 		}
 		p.release()
@@ -41,12 +41,12 @@ func BenchmarkAdmission(b *testing.B) {
 func BenchmarkRejection(b *testing.B) {
 	p := benchPool(b, true, 0)
 	ctx := context.Background()
-	if err := p.acquire(ctx, "", false); err != nil { // take the only slot
+	if err := p.acquire(ctx, "", false, nil); err != nil { // take the only slot
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := p.acquire(ctx, "", false); err != errQueueFull {
+		if err := p.acquire(ctx, "", false, nil); err != errQueueFull {
 			b.Fatal(err)
 		}
 	}

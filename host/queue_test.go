@@ -208,3 +208,60 @@ func TestQueueHammer(t *testing.T) {
 		assert.Equal(t, host.StatusSuccess, res.Status)
 	}
 }
+
+func TestWithAdmitted(t *testing.T) {
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, AdvancedRetry: true},
+		Retry: policy.RetryConfig{Base: time.Millisecond, Cap: time.Millisecond},
+		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 1})}, "sleep", "fail")
+	var calls sync.Map // step id -> *atomic.Int32
+	admitted := func(id string) int32 {
+		n, _ := calls.LoadOrStore(id, new(atomic.Int32))
+		return n.(*atomic.Int32).Load()
+	}
+	run := func(req host.StepRequest) <-chan error {
+		id := req.Context.StepID
+		ctx := host.WithAdmitted(context.Background(), func() {
+			n, _ := calls.LoadOrStore(id, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+		})
+		ch := make(chan error, 1)
+		go func() {
+			res, err := h.Execute(ctx, req)
+			if err == nil && res.Status != host.StatusSuccess {
+				err = errors.New(string(res.Status) + ": " + res.ErrorMessage)
+			}
+			ch <- err
+		}()
+		return ch
+	}
+
+	// Given a slot at once: admitted before it runs.
+	running := run(sleepReq("500", "run"))
+	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	assert.EqualValues(t, 1, admitted("run"))
+
+	// Queued: admitted while it waits, before it runs.
+	queued := run(sleepReq("1", "queued"))
+	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 1 })
+	assert.EqualValues(t, 1, admitted("queued"), "a queued step is admitted")
+
+	// Refused: the queue is full, or the type unknown; never admitted.
+	err := <-run(sleepReq("1", "over"))
+	require.ErrorIs(t, err, host.ErrRejected)
+	err = <-run(host.StepRequest{Type: "test.nope", Context: host.BlockContext{StepID: "nope"}})
+	require.ErrorIs(t, err, host.ErrUnknownType)
+	assert.Zero(t, admitted("over"))
+	assert.Zero(t, admitted("nope"))
+
+	require.NoError(t, <-running)
+	require.NoError(t, <-queued)
+
+	// Retried twice: admitted once.
+	retries := 2
+	err = <-run(host.StepRequest{Type: "test.fail", RetryCount: &retries, Context: host.BlockContext{StepID: "retried"},
+		Inputs: map[string]string{"times": "2", "code": "NETWORK_ERROR"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, admitted("retried"))
+	assert.EqualValues(t, 1, admitted("run"))
+	assert.EqualValues(t, 1, admitted("queued"))
+}

@@ -21,12 +21,6 @@ import (
 // Headers carried from an assignment onto its ACKs, result and dead letter.
 var carriedHeaders = []string{"trace_id", "tenant_id", "version", "traceparent"}
 
-// admitGrace is how long Execute may take to refuse a step: admission is
-// O(1) and synchronous, so a step whose Execute has not returned by then
-// was admitted and its accepted ACK goes out. A step that ends sooner gets
-// its accepted ACK just before its result.
-const admitGrace = 5 * time.Millisecond
-
 // job is an assignment this host claimed.
 type job struct {
 	a     *ExecAssignment
@@ -216,17 +210,12 @@ func (b *Bus) execute(ctx context.Context, j *job) outcome {
 		req.TimeoutMS = max(1, (left + time.Millisecond - 1).Milliseconds())
 	}
 
-	accepted := func() { b.publishAck(a, j.hdr, host.Ack{Status: AckAccepted}) }
-	ackSent := make(chan struct{})
-	timer := time.AfterFunc(admitGrace, func() { accepted(); close(ackSent) })
-	res, err := b.h.Execute(ctx, req)
-	if timer.Stop() {
-		if err == nil {
-			accepted()
-		}
-	} else {
-		<-ackSent
-	}
+	// The accepted ACK goes out when the host admits the step (a pool slot
+	// or a place in its queue), before it runs; a step refused gets only
+	// its rejection.
+	res, err := b.h.Execute(host.WithAdmitted(ctx, func() {
+		b.publishAck(a, j.hdr, host.Ack{Status: AckAccepted})
+	}), req)
 	if err == nil {
 		return outcome{res: res}
 	}
