@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -66,7 +67,12 @@ type fileConfig struct {
 	HTTP              httpcap.Config
 	FS                fscap.Config
 	Blocks            map[string]host.BlockPolicy
-	// NATS transport, from serve's flags only.
+	// ReloadDebounce and InstanceIdleTimeout: 0 keeps the host's defaults
+	// (250 ms and 5 min).
+	ReloadDebounce      time.Duration
+	InstanceIdleTimeout time.Duration
+	// NATS transport: the nats section; serve's --nats, --nats-embedded
+	// and --nats-payload-root override it (see natsFlags).
 	NATSURL      string
 	NATSEmbedded bool
 	// NATSPayloadRoot is where job.payload_ref keys are read from.
@@ -89,17 +95,19 @@ func defaultFileConfig() fileConfig {
 // resolved, the logger and the registerer.
 func (c fileConfig) hostConfig() host.Config {
 	return host.Config{
-		Features:          c.Features,
-		Retry:             c.Retry,
-		Pools:             slices.Clone(c.Pools),
-		Overload:          c.Overload,
-		Limits:            c.Limits,
-		HTTP:              c.HTTP,
-		FS:                c.FS,
-		DefaultTimeout:    c.DefaultTimeout,
-		DefaultRetryCount: c.DefaultRetryCount,
-		CacheDir:          c.CacheDir,
-		Blocks:            c.Blocks,
+		Features:            c.Features,
+		Retry:               c.Retry,
+		Pools:               slices.Clone(c.Pools),
+		Overload:            c.Overload,
+		Limits:              c.Limits,
+		HTTP:                c.HTTP,
+		FS:                  c.FS,
+		ReloadDebounce:      c.ReloadDebounce,
+		InstanceIdleTimeout: c.InstanceIdleTimeout,
+		DefaultTimeout:      c.DefaultTimeout,
+		DefaultRetryCount:   c.DefaultRetryCount,
+		CacheDir:            c.CacheDir,
+		Blocks:              c.Blocks,
 	}
 }
 
@@ -389,9 +397,9 @@ func (p *parser) duration(v *yaml.Node, name string, allowZero bool) (time.Durat
 
 var sizeRE = regexp.MustCompile(`^(\d+)\s*(B|KiB|MiB|GiB)?$`)
 
-// size accepts a byte count as an integer or with a binary unit: 65536,
-// 64KiB, 128MiB, 1GiB.
-func (p *parser) size(v *yaml.Node, name string, hi int64) (int64, bool) {
+// size accepts a byte count from lo (0 or 1) to hi, as an integer or with a
+// binary unit: 65536, 64KiB, 128MiB, 1GiB.
+func (p *parser) size(v *yaml.Node, name string, lo, hi int64) (int64, bool) {
 	m := sizeRE.FindStringSubmatch(v.Value)
 	if v.Kind != yaml.ScalarNode || (v.Tag != "!!int" && v.Tag != "!!str") || m == nil {
 		p.errorf(v, "%s: want a size such as 65536, 64KiB or 128MiB, got %s", name, describeScalar(v))
@@ -404,7 +412,7 @@ func (p *parser) size(v *yaml.Node, name string, hi int64) (int64, bool) {
 		return 0, false
 	}
 	n <<= shift
-	if n < 1 {
+	if n < lo { // lo is 0 or 1
 		p.errorf(v, "%s: must be at least 1 byte", name)
 		return 0, false
 	}
@@ -444,6 +452,11 @@ func (p *parser) top(c *fileConfig, root *yaml.Node) {
 		"watch_plugins": func(v *yaml.Node, name string) {
 			if b, ok := p.flag(v, name); ok {
 				c.WatchPlugins = b
+			}
+		},
+		"reload_debounce": func(v *yaml.Node, name string) {
+			if d, ok := p.duration(v, name, false); ok {
+				c.ReloadDebounce = d
 			}
 		},
 		"cache_dir": func(v *yaml.Node, name string) {
@@ -594,32 +607,176 @@ func (p *parser) top(c *fileConfig, root *yaml.Node) {
 			}
 			c.Overload = o
 		},
-		"http": func(v *yaml.Node, name string) {
-			p.fields(v, name, map[string]func(*yaml.Node, string){
-				"connect_timeout": func(v *yaml.Node, name string) {
-					c.HTTP.ConnectTimeout, _ = p.duration(v, name, false)
-				},
-				"total_timeout": func(v *yaml.Node, name string) {
-					c.HTTP.TotalTimeout, _ = p.duration(v, name, false)
-				},
-			})
+		"instance_idle_timeout": func(v *yaml.Node, name string) {
+			if d, ok := p.duration(v, name, false); ok {
+				c.InstanceIdleTimeout = d
+			}
 		},
-		"fs": func(v *yaml.Node, name string) {
-			p.fields(v, name, map[string]func(*yaml.Node, string){
-				"read_timeout": func(v *yaml.Node, name string) {
-					c.FS.ReadTimeout, _ = p.duration(v, name, false)
-				},
-				"write_timeout": func(v *yaml.Node, name string) {
-					c.FS.WriteTimeout, _ = p.duration(v, name, false)
-				},
-				"delete_timeout": func(v *yaml.Node, name string) {
-					c.FS.DeleteTimeout, _ = p.duration(v, name, false)
-				},
-			})
-		},
+		"http":   func(v *yaml.Node, name string) { p.httpCap(&c.HTTP, v, name) },
+		"fs":     func(v *yaml.Node, name string) { p.fsCap(&c.FS, v, name) },
 		"limits": func(v *yaml.Node, name string) { p.limits(c, v, name) },
 		"blocks": func(v *yaml.Node, name string) { p.blocks(c, v, name) },
+		"nats": func(v *yaml.Node, name string) {
+			p.fields(v, name, map[string]func(*yaml.Node, string){
+				"url": func(v *yaml.Node, name string) {
+					s, ok := p.str(v, name)
+					if !ok {
+						return
+					}
+					if strings.TrimSpace(s) == "" {
+						p.errorf(v, "%s: empty URL", name)
+						return
+					}
+					c.NATSURL = s
+				},
+				"embedded": func(v *yaml.Node, name string) {
+					if b, ok := p.flag(v, name); ok {
+						c.NATSEmbedded = b
+					}
+				},
+				"payload_root": func(v *yaml.Node, name string) {
+					if s, ok := p.path(v, name); ok {
+						c.NATSPayloadRoot = s
+					}
+				},
+			})
+		},
 	})
+}
+
+// Upper bounds of keys whose type allows more than is sensible.
+const (
+	maxLargeBytes   = 1 << 40  // 1 TiB: http.max_request_bytes, http.max_response_bytes, limits.instance_memory_budget
+	maxHeaderBytes  = 16 << 20 // http.max_header_bytes
+	maxBreakerCount = 1 << 20  // http.max_breakers, fs.max_breakers
+)
+
+// httpCap parses the http section into h.
+func (p *parser) httpCap(h *httpcap.Config, n *yaml.Node, name string) {
+	var maxConnect, maxTotal *yaml.Node
+	connectOK, totalOK := true, true
+	p.fields(n, name, map[string]func(*yaml.Node, string){
+		"connect_timeout": func(v *yaml.Node, name string) {
+			h.ConnectTimeout, connectOK = p.duration(v, name, false)
+		},
+		"total_timeout": func(v *yaml.Node, name string) {
+			h.TotalTimeout, totalOK = p.duration(v, name, false)
+		},
+		"max_connect_timeout": func(v *yaml.Node, name string) {
+			if d, ok := p.duration(v, name, false); ok {
+				h.MaxConnectTimeout, maxConnect = d, v
+			}
+		},
+		"max_total_timeout": func(v *yaml.Node, name string) {
+			if d, ok := p.duration(v, name, false); ok {
+				h.MaxTotalTimeout, maxTotal = d, v
+			}
+		},
+		"max_request_bytes": func(v *yaml.Node, name string) {
+			h.MaxRequestBytes, _ = p.size(v, name, 1, maxLargeBytes)
+		},
+		"max_response_bytes": func(v *yaml.Node, name string) {
+			h.MaxResponseBytes, _ = p.size(v, name, 1, maxLargeBytes)
+		},
+		"max_header_bytes": func(v *yaml.Node, name string) {
+			if n, ok := p.size(v, name, 1, maxHeaderBytes); ok {
+				h.MaxHeaderBytes = int(n)
+			}
+		},
+		"breaker": func(v *yaml.Node, name string) { p.breaker(&h.Breaker, v, name) },
+		"max_breakers": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, maxBreakerCount); ok {
+				h.MaxBreakers = int(n)
+			}
+		},
+	})
+	// A maximum below its timeout would make httpcap.New fail at start-up.
+	if connect := cmp.Or(h.ConnectTimeout, httpcap.DefaultConnectTimeout); maxConnect != nil && connectOK && h.MaxConnectTimeout < connect {
+		p.errorf(maxConnect, "%s.max_connect_timeout: %s is below connect_timeout (%s)", name, h.MaxConnectTimeout, connect)
+	}
+	if total := cmp.Or(h.TotalTimeout, httpcap.DefaultTotalTimeout); maxTotal != nil && totalOK && h.MaxTotalTimeout < total {
+		p.errorf(maxTotal, "%s.max_total_timeout: %s is below total_timeout (%s)", name, h.MaxTotalTimeout, total)
+	}
+}
+
+// fsCap parses the fs section into f.
+func (p *parser) fsCap(f *fscap.Config, n *yaml.Node, name string) {
+	p.fields(n, name, map[string]func(*yaml.Node, string){
+		"read_timeout": func(v *yaml.Node, name string) {
+			f.ReadTimeout, _ = p.duration(v, name, false)
+		},
+		"write_timeout": func(v *yaml.Node, name string) {
+			f.WriteTimeout, _ = p.duration(v, name, false)
+		},
+		"delete_timeout": func(v *yaml.Node, name string) {
+			f.DeleteTimeout, _ = p.duration(v, name, false)
+		},
+		"max_stuck": func(v *yaml.Node, name string) {
+			// Each stuck call holds an OS thread, per root.
+			if n, ok := p.integer(v, name, 1, 1024); ok {
+				f.MaxStuck = int(n)
+			}
+		},
+		"max_list_entries": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, 1<<20); ok {
+				f.MaxListEntries = int(n)
+			}
+		},
+		"breaker": func(v *yaml.Node, name string) { p.breaker(&f.Breaker, v, name) },
+		"max_breakers": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, maxBreakerCount); ok {
+				f.MaxBreakers = int(n)
+			}
+		},
+	})
+}
+
+// breaker parses a breaker block (http.breaker, fs.breaker) into b; keys
+// left out keep policy.BreakerSettings' defaults.
+func (p *parser) breaker(b *policy.BreakerSettings, n *yaml.Node, name string) {
+	var threshold *yaml.Node
+	rateGiven := false
+	p.fields(n, name, map[string]func(*yaml.Node, string){
+		"failure_threshold": func(v *yaml.Node, name string) {
+			n, ok := p.integer(v, name, -1, 1<<20)
+			if !ok {
+				return
+			}
+			if n == 0 {
+				p.errorf(v, "%s: 0: want at least 1, or -1 for never by count", name)
+				return
+			}
+			b.FailureThreshold, threshold = int(n), v
+		},
+		"failure_rate": func(v *yaml.Node, name string) {
+			rateGiven = true
+			b.FailureRate, _ = p.fraction(v, name)
+		},
+		"rate_window": func(v *yaml.Node, name string) {
+			b.RateWindow, _ = p.duration(v, name, false)
+		},
+		"min_requests": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, 1<<20); ok {
+				b.MinRequests = int(n)
+			}
+		},
+		"recovery_timeout": func(v *yaml.Node, name string) {
+			b.RecoveryTimeout, _ = p.duration(v, name, false)
+		},
+		"half_open_max_probes": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, 1<<16); ok {
+				b.HalfOpenMaxProbes = int(n)
+			}
+		},
+		"success_threshold": func(v *yaml.Node, name string) {
+			if n, ok := p.integer(v, name, 1, 1<<16); ok {
+				b.SuccessThreshold = int(n)
+			}
+		},
+	})
+	if b.FailureThreshold < 0 && !rateGiven {
+		p.errorf(threshold, "%s.failure_threshold: -1 turns off the count trigger: set failure_rate too, or the breaker never opens", name)
+	}
 }
 
 var poolNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -685,17 +842,17 @@ func (p *parser) limits(c *fileConfig, n *yaml.Node, name string) {
 			}
 		},
 		"max_input_bytes": func(v *yaml.Node, name string) {
-			if n, ok := p.size(v, name, 4<<30); ok {
+			if n, ok := p.size(v, name, 1, 4<<30); ok {
 				l.MaxInputBytes = n
 			}
 		},
 		"max_output_bytes": func(v *yaml.Node, name string) {
-			if n, ok := p.size(v, name, 4<<30); ok {
+			if n, ok := p.size(v, name, 1, 4<<30); ok {
 				l.MaxOutputBytes = n
 			}
 		},
 		"max_log_bytes": func(v *yaml.Node, name string) {
-			if n, ok := p.size(v, name, 1<<30); ok {
+			if n, ok := p.size(v, name, 1, 1<<30); ok {
 				l.MaxLogBytes = int(n)
 			}
 		},
@@ -705,7 +862,7 @@ func (p *parser) limits(c *fileConfig, n *yaml.Node, name string) {
 			}
 		},
 		"max_module_bytes": func(v *yaml.Node, name string) {
-			if n, ok := p.size(v, name, 1<<30); ok {
+			if n, ok := p.size(v, name, 1, 1<<30); ok {
 				l.MaxModuleBytes = n
 			}
 		},
@@ -717,6 +874,11 @@ func (p *parser) limits(c *fileConfig, n *yaml.Node, name string) {
 		"max_function_control": func(v *yaml.Node, name string) {
 			if n, ok := p.integer(v, name, 1, 1<<24); ok {
 				l.MaxFunctionControl = int(n)
+			}
+		},
+		"instance_memory_budget": func(v *yaml.Node, name string) {
+			if n, ok := p.size(v, name, 0, maxLargeBytes); ok {
+				l.InstanceMemoryBudget = n
 			}
 		},
 	})

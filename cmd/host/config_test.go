@@ -23,6 +23,8 @@ const goodConfig = `
 listen: 0.0.0.0:9090
 plugins_dir: plugins
 watch_plugins: false
+reload_debounce: 1s
+instance_idle_timeout: 90s
 cache_dir: /var/cache/blockhost
 api_token: s3cret
 tls:
@@ -42,8 +44,35 @@ pools:
   io: {max_concurrency: 16, max_queue_size: 10, policy: drop_oldest, tenant_share: 0.25}
   media: {max_concurrency: 2}
 overload: {degraded: 0.6, overloaded: 0.9}
-http: {connect_timeout: 2s, total_timeout: 20s}
-fs: {read_timeout: 1s, write_timeout: 2s, delete_timeout: 3s}
+http:
+  connect_timeout: 2s
+  total_timeout: 20s
+  max_connect_timeout: 4s
+  max_total_timeout: 1m
+  max_request_bytes: 8MiB
+  max_response_bytes: 1GiB
+  max_header_bytes: 32KiB
+  breaker:
+    failure_threshold: -1
+    failure_rate: 0.5
+    rate_window: 2m
+    min_requests: 20
+    recovery_timeout: 10s
+    half_open_max_probes: 3
+    success_threshold: 4
+  max_breakers: 256
+fs:
+  read_timeout: 1s
+  write_timeout: 2s
+  delete_timeout: 3s
+  max_stuck: 4
+  max_list_entries: 500
+  breaker: {failure_threshold: 7, recovery_timeout: 1m}
+  max_breakers: 64
+nats:
+  url: nats://user:pw@nats-1:4222,nats://nats-2:4222
+  embedded: false
+  payload_root: payloads
 limits:
   memory_pages: 256
   memory_high_water_pages: 200
@@ -54,6 +83,7 @@ limits:
   max_module_bytes: 16MiB
   compile_timeout: 10s
   max_function_control: 20000
+  instance_memory_budget: 512MiB
 blocks:
   text_uppercase:
     digest: sha256:ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789
@@ -98,13 +128,32 @@ func TestParseConfigGood(t *testing.T) {
 			{Name: "media", MaxConcurrency: 2},
 		},
 		Overload: host.OverloadThresholds{Degraded: 0.6, Overloaded: 0.9},
-		HTTP:     httpcap.Config{ConnectTimeout: 2 * time.Second, TotalTimeout: 20 * time.Second},
-		FS:       fscap.Config{ReadTimeout: time.Second, WriteTimeout: 2 * time.Second, DeleteTimeout: 3 * time.Second},
+		HTTP: httpcap.Config{
+			ConnectTimeout: 2 * time.Second, TotalTimeout: 20 * time.Second,
+			MaxConnectTimeout: 4 * time.Second, MaxTotalTimeout: time.Minute,
+			MaxRequestBytes: 8 << 20, MaxResponseBytes: 1 << 30, MaxHeaderBytes: 32 << 10,
+			Breaker: policy.BreakerSettings{
+				FailureThreshold: -1, FailureRate: 0.5, RateWindow: 2 * time.Minute, MinRequests: 20,
+				RecoveryTimeout: 10 * time.Second, HalfOpenMaxProbes: 3, SuccessThreshold: 4,
+			},
+			MaxBreakers: 256,
+		},
+		FS: fscap.Config{
+			ReadTimeout: time.Second, WriteTimeout: 2 * time.Second, DeleteTimeout: 3 * time.Second,
+			MaxStuck: 4, MaxListEntries: 500,
+			Breaker:     policy.BreakerSettings{FailureThreshold: 7, RecoveryTimeout: time.Minute},
+			MaxBreakers: 64,
+		},
 		Limits: host.Limits{
 			MemoryPages: 256, MemoryHighWaterPages: 200,
 			MaxInputBytes: 1 << 20, MaxOutputBytes: 2048, MaxLogBytes: 4 << 10,
 			MaxHandles: 8, MaxModuleBytes: 16 << 20, CompileTimeout: 10 * time.Second, MaxFunctionControl: 20000,
+			InstanceMemoryBudget: 512 << 20,
 		},
+		ReloadDebounce:      time.Second,
+		InstanceIdleTimeout: 90 * time.Second,
+		NATSURL:             "nats://user:pw@nats-1:4222,nats://nats-2:4222",
+		NATSPayloadRoot:     "/etc/blockhost/payloads",
 		Blocks: map[string]host.BlockPolicy{
 			"text_uppercase": {Digest: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", AllowNoInterrupt: true},
 			"http_request": {
@@ -116,6 +165,22 @@ func TestParseConfigGood(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("parsed\n%+v\nwant\n%+v", c, want)
+	}
+	// The settings reach the host.
+	hc := c.hostConfig()
+	if hc.ReloadDebounce != time.Second || hc.InstanceIdleTimeout != 90*time.Second || hc.Limits.InstanceMemoryBudget != 512<<20 ||
+		!reflect.DeepEqual(hc.HTTP, want.HTTP) || !reflect.DeepEqual(hc.FS, want.FS) {
+		t.Errorf("hostConfig() = %+v", hc)
+	}
+}
+
+func TestParseConfigSmallValues(t *testing.T) {
+	c, err := parseConfig([]byte("limits: {instance_memory_budget: 0}\nnats: {embedded: true, payload_root: /srv/payloads}\n"), "host.yaml", "/etc/blockhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.InstanceMemoryBudget != 0 || !c.NATSEmbedded || c.NATSURL != "" || c.NATSPayloadRoot != "/srv/payloads" {
+		t.Errorf("got budget %d, nats %q %v %q", c.Limits.InstanceMemoryBudget, c.NATSURL, c.NATSEmbedded, c.NATSPayloadRoot)
 	}
 }
 
@@ -180,6 +245,45 @@ func TestParseConfigErrors(t *testing.T) {
 		{"tenant share", "pools:\n  io: {tenant_share: 1.5}\n", []string{"2: pools.io.tenant_share: 1.5: want a number above 0 and at most 1"}},
 		{"overload order", "overload:\n  degraded: 0.9\n  overloaded: 0.5\n", []string{"2: overload: degraded (0.9) must not be above overloaded (0.5)"}},
 		{"http timeout", "http:\n  connect_timeout: 0s\n", []string{"2: http.connect_timeout: must be positive"}},
+		{"negative reload debounce", "reload_debounce: -250ms\n", []string{"1: reload_debounce: must be positive"}},
+		{"idle timeout not a duration", "instance_idle_timeout: 300\n", []string{"1: instance_idle_timeout: want a duration"}},
+		{"zero idle timeout", "instance_idle_timeout: 0s\n", []string{"1: instance_idle_timeout: must be positive"}},
+		{"budget bad size", "limits:\n  instance_memory_budget: 512MB\n", []string{`2: limits.instance_memory_budget: want a size such as 65536, 64KiB or 128MiB, got "512MB"`}},
+		{"budget negative", "limits:\n  instance_memory_budget: -1\n", []string{`2: limits.instance_memory_budget: want a size`}},
+		{"budget too big", "limits:\n  instance_memory_budget: 2048GiB\n", []string{"2: limits.instance_memory_budget: 2048GiB is larger than 1099511627776 bytes"}},
+		{"http body bad size", "http:\n  max_request_bytes: lots\n", []string{`2: http.max_request_bytes: want a size such as 65536, 64KiB or 128MiB, got "lots"`}},
+		{"http response zero", "http:\n  max_response_bytes: 0\n", []string{"2: http.max_response_bytes: must be at least 1 byte"}},
+		{"http header too big", "http:\n  max_header_bytes: 32MiB\n", []string{"2: http.max_header_bytes: 32MiB is larger than 16777216 bytes"}},
+		{"http negative max timeout", "http:\n  max_total_timeout: -5s\n", []string{"2: http.max_total_timeout: must be positive"}},
+		{"http max connect below default", "http:\n  max_connect_timeout: 2s\n", []string{"2: http.max_connect_timeout: 2s is below connect_timeout (5s)"}},
+		{"http max total below total", "http:\n  total_timeout: 1m\n  max_total_timeout: 45s\n", []string{"3: http.max_total_timeout: 45s is below total_timeout (1m0s)"}},
+		{"bad timeout hides the max check", "http:\n  connect_timeout: -1s\n  max_connect_timeout: 1s\n", []string{"2: http.connect_timeout: must be positive"}},
+		{"http max breakers", "http:\n  max_breakers: 0\n", []string{"2: http.max_breakers: 0 out of range [1, 1048576]"}},
+		{"failure rate above 1", "http:\n  breaker:\n    failure_rate: 1.5\n", []string{"3: http.breaker.failure_rate: 1.5: want a number above 0 and at most 1"}},
+		{"failure rate zero", "fs:\n  breaker: {failure_rate: 0}\n", []string{"2: fs.breaker.failure_rate: 0: want a number above 0 and at most 1"}},
+		{"failure threshold zero", "http:\n  breaker:\n    failure_threshold: 0\n", []string{"3: http.breaker.failure_threshold: 0: want at least 1, or -1 for never by count"}},
+		{"failure threshold below -1", "fs:\n  breaker:\n    failure_threshold: -2\n", []string{"3: fs.breaker.failure_threshold: -2 out of range [-1, 1048576]"}},
+		{"breaker that never opens", "http:\n  breaker:\n    failure_threshold: -1\n", []string{"3: http.breaker.failure_threshold: -1 turns off the count trigger: set failure_rate too"}},
+		{"breaker unknown key", "fs:\n  breaker:\n    recovery_timeout: 10s\n    failures: 3\n", []string{"4: fs.breaker.failures: unknown key (known keys in fs.breaker: failure_rate, failure_threshold, half_open_max_probes, min_requests, rate_window, recovery_timeout, success_threshold)"}},
+		{"breaker not mapping", "http:\n  breaker: on\n", []string{"2: http.breaker: want a mapping, got a string"}},
+		{"breaker durations", "fs:\n  breaker: {rate_window: 0s, recovery_timeout: -1m}\n", []string{
+			"2: fs.breaker.rate_window: must be positive",
+			"2: fs.breaker.recovery_timeout: must be positive",
+		}},
+		{"breaker counts", "http:\n  breaker:\n    min_requests: 0\n    half_open_max_probes: 0\n    success_threshold: many\n", []string{
+			"3: http.breaker.min_requests: 0 out of range",
+			"4: http.breaker.half_open_max_probes: 0 out of range",
+			"5: http.breaker.success_threshold: want an integer, got a string",
+		}},
+		{"fs max stuck", "fs:\n  max_stuck: 5000\n", []string{"2: fs.max_stuck: 5000 out of range [1, 1024]"}},
+		{"fs max list entries", "fs:\n  max_list_entries: 0\n", []string{"2: fs.max_list_entries: 0 out of range"}},
+		{"fs max breakers", "fs:\n  max_breakers: ten\n", []string{"2: fs.max_breakers: want an integer, got a string"}},
+		{"nats embedded not a bool", "nats:\n  embedded: sure\n", []string{`2: nats.embedded: invalid value "sure" (want true, false, 1 or 0)`}},
+		{"nats embedded a list", "nats:\n  embedded: [true]\n", []string{"2: nats.embedded: want true or false, got a list"}},
+		{"nats url empty", "nats:\n  url: \"\"\n", []string{"2: nats.url: empty URL"}},
+		{"nats url not a string", "nats:\n  url: {host: x}\n", []string{"2: nats.url: want a string, got a mapping"}},
+		{"nats payload root empty", "nats:\n  payload_root: \"\"\n", []string{"2: nats.payload_root: empty path"}},
+		{"nats unknown key", "nats:\n  stream: CAF_EXEC\n", []string{"2: nats.stream: unknown key (known keys in nats: embedded, payload_root, url)"}},
 		{"secret not list", "blocks:\n  b:\n    secret: api_key\n", []string{"3: blocks.b.secret: want a list, got a string"}},
 		{"root not mapping", "- a\n- b\n", []string{"1: config: want a mapping, got a list"}},
 		{"yaml syntax", "listen: [\n", []string{"1: did not find expected node content"}},
@@ -216,13 +320,57 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
+func TestNATSFlagsOverrideTheFile(t *testing.T) {
+	file := fileConfig{NATSURL: "nats://file:4222", NATSEmbedded: true, NATSPayloadRoot: "/file/payloads"}
+	tests := []struct {
+		name string
+		args []string
+		want fileConfig
+	}{
+		{"no flags keep the file", nil, file},
+		{"url flag", []string{"--nats", "nats://flag:4222"}, fileConfig{NATSURL: "nats://flag:4222", NATSEmbedded: true, NATSPayloadRoot: "/file/payloads"}},
+		{"explicit false", []string{"--nats-embedded=false"}, fileConfig{NATSURL: "nats://file:4222", NATSPayloadRoot: "/file/payloads"}},
+		{"explicit empty", []string{"--nats", "", "--nats-payload-root", "flag/payloads"}, fileConfig{NATSEmbedded: true, NATSPayloadRoot: "flag/payloads"}},
+		{"other flags only", []string{"--listen", "127.0.0.1:0"}, file},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			fs.String("listen", "", "")
+			var nf natsFlags
+			nf.register(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			got := file
+			nf.apply(fs, &got)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// Without the nats section, a flag alone enables the transport.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var nf natsFlags
+	nf.register(fs)
+	if err := fs.Parse([]string{"--nats-embedded"}); err != nil {
+		t.Fatal(err)
+	}
+	c := defaultFileConfig()
+	nf.apply(fs, &c)
+	if !c.NATSEmbedded || c.NATSURL != "" || c.NATSPayloadRoot != "" {
+		t.Errorf("got nats %q %v %q", c.NATSURL, c.NATSEmbedded, c.NATSPayloadRoot)
+	}
+}
+
 func TestLoadConfigResolvesAgainstItsDirectory(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "conf", "host.yaml")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte("plugins_dir: ../plugins\ncache_dir: /abs/cache\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("plugins_dir: ../plugins\ncache_dir: /abs/cache\nnats: {payload_root: payloads}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := loadConfig(path)
@@ -234,6 +382,9 @@ func TestLoadConfigResolvesAgainstItsDirectory(t *testing.T) {
 	}
 	if c.CacheDir != "/abs/cache" {
 		t.Errorf("cache_dir = %s, want /abs/cache", c.CacheDir)
+	}
+	if want := filepath.Join(dir, "conf", "payloads"); c.NATSPayloadRoot != want {
+		t.Errorf("nats.payload_root = %s, want %s", c.NATSPayloadRoot, want)
 	}
 }
 
@@ -257,6 +408,33 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if c.Listen != "127.0.0.1:8080" {
 		t.Errorf("listen = %s", c.Listen)
+	}
+	// The keys it spells out with their defaults hold the defaults.
+	if c.ReloadDebounce != 250*time.Millisecond || c.InstanceIdleTimeout != 5*time.Minute || c.Limits.InstanceMemoryBudget != 0 {
+		t.Errorf("reload_debounce %s, instance_idle_timeout %s, instance_memory_budget %d", c.ReloadDebounce, c.InstanceIdleTimeout, c.Limits.InstanceMemoryBudget)
+	}
+	breaker := policy.BreakerSettings{
+		FailureThreshold: policy.DefaultFailureThreshold, RateWindow: policy.DefaultRateWindow, MinRequests: policy.DefaultMinRequests,
+		RecoveryTimeout: policy.DefaultRecoveryTimeout, HalfOpenMaxProbes: policy.DefaultHalfOpenMaxProbes, SuccessThreshold: policy.DefaultSuccessThreshold,
+	}
+	wantHTTP := httpcap.Config{
+		ConnectTimeout: httpcap.DefaultConnectTimeout, TotalTimeout: httpcap.DefaultTotalTimeout,
+		MaxRequestBytes: httpcap.DefaultMaxRequestBytes, MaxResponseBytes: httpcap.DefaultMaxResponseBytes, MaxHeaderBytes: httpcap.DefaultMaxHeaderBytes,
+		Breaker: breaker, MaxBreakers: policy.DefaultMaxBreakers,
+	}
+	if !reflect.DeepEqual(c.HTTP, wantHTTP) {
+		t.Errorf("http = %+v, want the defaults %+v", c.HTTP, wantHTTP)
+	}
+	wantFS := fscap.Config{
+		ReadTimeout: fscap.DefaultReadTimeout, WriteTimeout: fscap.DefaultWriteTimeout, DeleteTimeout: fscap.DefaultDeleteTimeout,
+		MaxStuck: fscap.DefaultMaxStuck, MaxListEntries: fscap.DefaultMaxListEntries,
+		Breaker: breaker, MaxBreakers: policy.DefaultMaxBreakers,
+	}
+	if !reflect.DeepEqual(c.FS, wantFS) {
+		t.Errorf("fs = %+v, want the defaults %+v", c.FS, wantFS)
+	}
+	if c.NATSURL != "" || c.NATSEmbedded || c.NATSPayloadRoot != "" {
+		t.Errorf("nats = %q %v %q, want off", c.NATSURL, c.NATSEmbedded, c.NATSPayloadRoot)
 	}
 	if _, err := host.New(c.hostConfig()); err != nil {
 		t.Errorf("host.New rejects the example's settings: %v", err)

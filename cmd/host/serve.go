@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/beamline/blockhost/host/natsbus"
 	"github.com/beamline/blockhost/host/natsbus/natsembed"
@@ -30,8 +31,9 @@ const serveUsage = `blockhost serve --config FILE [--listen ADDR] [--plugins DIR
 Serves the HTTP API (POST /v1/steps, /metrics, /readyz, ...) for the blocks
 of the plugins directory: NAME.wasm with its manifest NAME.yaml beside it.
 
-Settings come from the config file (see examples/host.yaml); --listen and
---plugins override it. Each CP2 flag is resolved as: --cp2-FLAG, else the
+Settings come from the config file (see examples/host.yaml); --listen,
+--plugins, --nats, --nats-embedded and --nats-payload-root, when given,
+override it. Each CP2 flag is resolved as: --cp2-FLAG, else the
 environment variable CP2_FLAG_ENABLED, else features.FLAG of the config
 file, else false (the CP1 baseline). BLOCKHOST_API_TOKEN overrides
 api_token. --listen 127.0.0.1:0 picks a free port; the startup log line
@@ -47,9 +49,8 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	configPath := fs.String("config", "", "config `FILE` (YAML); without it every setting has its default")
 	listen := fs.String("listen", "", "listen `ADDR` (default 127.0.0.1:8080, or listen: of the config)")
 	plugins := fs.String("plugins", "", "plugins `DIR` (default plugins_dir: of the config)")
-	natsURL := fs.String("nats", "", "consume assignments from NATS JetStream at `URL` (see docs/scaling.md)")
-	natsPayloadRoot := fs.String("nats-payload-root", "", "blob root `DIR` that ExecAssignment job.payload_ref keys are read from (read-only)")
-	natsEmbedded := fs.Bool("nats-embedded", false, "start an in-process NATS server with JetStream and consume from it (one-machine demo)")
+	var nf natsFlags
+	nf.register(fs)
 	var ff featureFlags
 	ff.register(fs)
 	if code, ok := c.parse(fs, serveUsage, args, false); !ok {
@@ -82,7 +83,7 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	if *plugins != "" {
 		cfg.PluginsDir = *plugins
 	}
-	cfg.NATSURL, cfg.NATSEmbedded, cfg.NATSPayloadRoot = *natsURL, *natsEmbedded, *natsPayloadRoot
+	nf.apply(fs, &cfg)
 	if cfg.PluginsDir == "" {
 		return c.usageError(fs, "no plugins directory: set plugins_dir in the config file or pass --plugins DIR")
 	}
@@ -97,6 +98,35 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// natsFlags are serve's NATS flags. Each one given on the command line
+// overrides its key of the config file's nats section; one left out keeps
+// the file's value.
+type natsFlags struct {
+	url         string
+	embedded    bool
+	payloadRoot string
+}
+
+func (nf *natsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&nf.url, "nats", "", "consume assignments from NATS JetStream at `URL` (see docs/scaling.md); overrides nats.url of the config file")
+	fs.StringVar(&nf.payloadRoot, "nats-payload-root", "", "blob root `DIR` that ExecAssignment job.payload_ref keys are read from (read-only); overrides nats.payload_root of the config file")
+	fs.BoolVar(&nf.embedded, "nats-embedded", false, "start an in-process NATS server with JetStream and consume from it (one-machine demo); overrides nats.embedded of the config file")
+}
+
+// apply sets on c the flags of fs, parsed already, that were given.
+func (nf *natsFlags) apply(fs *flag.FlagSet, c *fileConfig) {
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "nats":
+			c.NATSURL = nf.url
+		case "nats-embedded":
+			c.NATSEmbedded = nf.embedded
+		case "nats-payload-root":
+			c.NATSPayloadRoot = nf.payloadRoot
+		}
+	})
 }
 
 // serve runs the daemon until ctx ends, then shuts down gracefully.
