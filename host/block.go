@@ -152,13 +152,32 @@ func (e *ValidationError) Error() string {
 
 var wasmMagic = []byte{0x00, 'a', 's', 'm'}
 
-// ValidateModule checks wasm against ABI v1 without registering it. The
-// error is a *ValidationError listing every problem, or a compile error.
+// ValidateModule checks wasm against ABI v1, and against the module
+// limits of a host with default settings (size, control instructions per
+// function), without registering it. The error is a *ValidationError
+// listing every problem, or a compile error.
 func ValidateModule(ctx context.Context, wasm []byte) error {
+	if problems := moduleLimitProblems(wasm, defaultMaxModuleBytes, defaultMaxFunctionControl); len(problems) > 0 {
+		return &ValidationError{Problems: problems}
+	}
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer r.Close(ctx)
 	_, err := checkModule(ctx, r, wasm, 65536)
 	return err
+}
+
+// moduleLimitProblems checks wasm against a module size limit and a limit
+// of control instructions per function, before anything compiles it.
+func moduleLimitProblems(wasm []byte, maxBytes int64, maxControl int) []string {
+	if int64(len(wasm)) > maxBytes {
+		return []string{fmt.Sprintf("module is %d bytes, over the limit of %d", len(wasm), maxBytes)}
+	}
+	if fn, n, ok := heaviestFunction(wasm); ok && n > maxControl {
+		return []string{fmt.Sprintf(
+			"function %d has %d control instructions (blocks, loops, ifs and branches), over the limit of %d per function (max_function_control)",
+			fn, n, maxControl)}
+	}
+	return nil
 }
 
 // checkModule compiles wasm on r and checks its imports and exports. It
@@ -286,13 +305,8 @@ func sigString(params, results []api.ValueType) string {
 // (beginLoad).
 func (h *Host) compile(ctx context.Context, rt *runtimeEnv, wasm []byte, memPages uint32) (wazero.CompiledModule, error) {
 	lim := h.cfg.Limits
-	if int64(len(wasm)) > lim.MaxModuleBytes {
-		return nil, &ValidationError{Problems: []string{fmt.Sprintf("module is %d bytes, over the limit of %d", len(wasm), lim.MaxModuleBytes)}}
-	}
-	if fn, n, ok := heaviestFunction(wasm); ok && n > lim.MaxFunctionControl {
-		return nil, &ValidationError{Problems: []string{fmt.Sprintf(
-			"function %d has %d control instructions (blocks, loops, ifs and branches), over the limit of %d per function (max_function_control)",
-			fn, n, lim.MaxFunctionControl)}}
+	if problems := moduleLimitProblems(wasm, lim.MaxModuleBytes, lim.MaxFunctionControl); len(problems) > 0 {
+		return nil, &ValidationError{Problems: problems}
 	}
 	select {
 	case h.compileSlot <- struct{}{}:

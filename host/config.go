@@ -59,6 +59,12 @@ type Config struct {
 	FS fscap.Config
 }
 
+// Defaults of Limits that ValidateModule checks too.
+const (
+	defaultMaxModuleBytes     = 64 << 20
+	defaultMaxFunctionControl = 10000
+)
+
 // PoolConfig configures one resource pool.
 type PoolConfig struct {
 	// Name is cpu, gpu, io or any other class a manifest or request names.
@@ -218,13 +224,13 @@ func (c Config) withDefaults() (Config, error) {
 		l.MaxHandles = 64
 	}
 	if l.MaxModuleBytes == 0 {
-		l.MaxModuleBytes = 64 << 20
+		l.MaxModuleBytes = defaultMaxModuleBytes
 	}
 	if l.CompileTimeout == 0 {
 		l.CompileTimeout = 60 * time.Second
 	}
 	if l.MaxFunctionControl == 0 {
-		l.MaxFunctionControl = 10000
+		l.MaxFunctionControl = defaultMaxFunctionControl
 	} else if l.MaxFunctionControl < 0 {
 		return c, fmt.Errorf("limits: max_function_control must not be negative")
 	}

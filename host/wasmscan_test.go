@@ -212,3 +212,18 @@ func TestImportedNonFunctions(t *testing.T) {
 
 	assert.Nil(t, importedNonFunctions(wasm[:len(wasm)-3]), "a truncated section is left to the compiler")
 }
+
+func TestValidateModuleChecksDefaultLimits(t *testing.T) {
+	var body []byte
+	body = append(body, 0) // no locals
+	for range defaultMaxFunctionControl + 1 {
+		body = append(body, 0x02, 0x40) // block
+	}
+	for range defaultMaxFunctionControl + 1 {
+		body = append(body, 0x0b) // end
+	}
+	err := ValidateModule(t.Context(), scanModule(2, []byte{0, 0x01}, body))
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, []string{"function 3 has 10001 control instructions (blocks, loops, ifs and branches), over the limit of 10000 per function (max_function_control)"}, ve.Problems)
+}
