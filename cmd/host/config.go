@@ -71,12 +71,10 @@ type fileConfig struct {
 	// (250 ms and 5 min).
 	ReloadDebounce      time.Duration
 	InstanceIdleTimeout time.Duration
-	// NATS transport: the nats section; serve's --nats, --nats-embedded
-	// and --nats-payload-root override it (see natsFlags).
-	NATSURL      string
-	NATSEmbedded bool
-	// NATSPayloadRoot is where job.payload_ref keys are read from.
-	NATSPayloadRoot string
+	// NATS is the nats section, the NATS JetStream transport; serve's
+	// --nats, --nats-embedded, --nats-embedded-port and --nats-payload-root
+	// override it (see natsFlags).
+	NATS natsConfig
 }
 
 // defaultFileConfig is the configuration of an empty file.
@@ -616,31 +614,7 @@ func (p *parser) top(c *fileConfig, root *yaml.Node) {
 		"fs":     func(v *yaml.Node, name string) { p.fsCap(&c.FS, v, name) },
 		"limits": func(v *yaml.Node, name string) { p.limits(c, v, name) },
 		"blocks": func(v *yaml.Node, name string) { p.blocks(c, v, name) },
-		"nats": func(v *yaml.Node, name string) {
-			p.fields(v, name, map[string]func(*yaml.Node, string){
-				"url": func(v *yaml.Node, name string) {
-					s, ok := p.str(v, name)
-					if !ok {
-						return
-					}
-					if strings.TrimSpace(s) == "" {
-						p.errorf(v, "%s: empty URL", name)
-						return
-					}
-					c.NATSURL = s
-				},
-				"embedded": func(v *yaml.Node, name string) {
-					if b, ok := p.flag(v, name); ok {
-						c.NATSEmbedded = b
-					}
-				},
-				"payload_root": func(v *yaml.Node, name string) {
-					if s, ok := p.path(v, name); ok {
-						c.NATSPayloadRoot = s
-					}
-				},
-			})
-		},
+		"nats":   func(v *yaml.Node, name string) { p.nats(&c.NATS, v, name) },
 	})
 }
 

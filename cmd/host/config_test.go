@@ -8,11 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/beamline/blockhost/host"
+	"github.com/beamline/blockhost/host/natsbus"
+	"github.com/beamline/blockhost/host/natsbus/natsembed"
 	fscap "github.com/beamline/blockhost/plugins/fs"
 	httpcap "github.com/beamline/blockhost/plugins/http"
 	"github.com/beamline/blockhost/policy"
@@ -72,7 +77,22 @@ fs:
 nats:
   url: nats://user:pw@nats-1:4222,nats://nats-2:4222
   embedded: false
+  embedded_port: 14222
+  embedded_store_dir: nats-store
   payload_root: payloads
+  stream: JOBS
+  consumer: blockhost-eu
+  claim_bucket: eu_claims
+  storage: memory
+  replicas: 3
+  worker_id: eu-1.host_a
+  ack_wait: 10s
+  max_deliver: 5
+  claim_lease: 4s
+  claim_ttl: 2h
+  heartbeat_interval: 2s
+  reject_nak_delay: 250ms
+  max_in_flight: 32
 limits:
   memory_pages: 256
   memory_high_water_pages: 200
@@ -152,8 +172,25 @@ func TestParseConfigGood(t *testing.T) {
 		},
 		ReloadDebounce:      time.Second,
 		InstanceIdleTimeout: 90 * time.Second,
-		NATSURL:             "nats://user:pw@nats-1:4222,nats://nats-2:4222",
-		NATSPayloadRoot:     "/etc/blockhost/payloads",
+		NATS: natsConfig{
+			URL:               "nats://user:pw@nats-1:4222,nats://nats-2:4222",
+			EmbeddedPort:      14222,
+			EmbeddedStoreDir:  "/etc/blockhost/nats-store",
+			PayloadRoot:       "/etc/blockhost/payloads",
+			Stream:            "JOBS",
+			Consumer:          "blockhost-eu",
+			ClaimBucket:       "eu_claims",
+			Storage:           jetstream.MemoryStorage,
+			Replicas:          3,
+			WorkerID:          "eu-1.host_a",
+			AckWait:           10 * time.Second,
+			MaxDeliver:        5,
+			ClaimLease:        4 * time.Second,
+			ClaimTTL:          2 * time.Hour,
+			HeartbeatInterval: 2 * time.Second,
+			RejectNakDelay:    250 * time.Millisecond,
+			MaxInFlight:       32,
+		},
 		Blocks: map[string]host.BlockPolicy{
 			"text_uppercase": {Digest: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789", AllowNoInterrupt: true},
 			"http_request": {
@@ -172,15 +209,60 @@ func TestParseConfigGood(t *testing.T) {
 		!reflect.DeepEqual(hc.HTTP, want.HTTP) || !reflect.DeepEqual(hc.FS, want.FS) {
 		t.Errorf("hostConfig() = %+v", hc)
 	}
+	// And the nats section reaches the bus and the embedded server.
+	bo, eo := c.NATS.options()
+	wantBus := natsbus.Options{
+		URL: "nats://user:pw@nats-1:4222,nats://nats-2:4222", Stream: "JOBS", Consumer: "blockhost-eu", ClaimBucket: "eu_claims",
+		Storage: jetstream.MemoryStorage, Replicas: 3, WorkerID: "eu-1.host_a", AckWait: 10 * time.Second, MaxDeliver: 5,
+		ClaimLease: 4 * time.Second, ClaimTTL: 2 * time.Hour, HeartbeatInterval: 2 * time.Second,
+		RejectNakDelay: 250 * time.Millisecond, MaxInFlight: 32,
+	}
+	if !reflect.DeepEqual(bo, wantBus) {
+		t.Errorf("bus options\n%+v\nwant\n%+v", bo, wantBus)
+	}
+	if want := (natsembed.Options{Port: 14222, StoreDir: "/etc/blockhost/nats-store"}); eo != want {
+		t.Errorf("embedded options %+v, want %+v", eo, want)
+	}
 }
 
-func TestParseConfigSmallValues(t *testing.T) {
-	c, err := parseConfig([]byte("limits: {instance_memory_budget: 0}\nnats: {embedded: true, payload_root: /srv/payloads}\n"), "host.yaml", "/etc/blockhost")
+// TestNATSDefaults: an empty nats section leaves every option zero, which
+// natsbus and natsembed read as their documented defaults (4222 for the
+// embedded server).
+func TestNATSDefaults(t *testing.T) {
+	c, err := parseConfig([]byte("nats: {embedded: true}\n"), "host.yaml", "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Limits.InstanceMemoryBudget != 0 || !c.NATSEmbedded || c.NATSURL != "" || c.NATSPayloadRoot != "/srv/payloads" {
-		t.Errorf("got budget %d, nats %q %v %q", c.Limits.InstanceMemoryBudget, c.NATSURL, c.NATSEmbedded, c.NATSPayloadRoot)
+	bo, eo := c.NATS.options()
+	if !reflect.DeepEqual(bo, natsbus.Options{}) || eo != (natsembed.Options{}) {
+		t.Errorf("options %+v %+v, want zero", bo, eo)
+	}
+	if !c.NATS.enabled() || (natsConfig{}).enabled() || !(natsConfig{URL: "nats://x:4222"}).enabled() {
+		t.Error("enabled() is wrong")
+	}
+}
+
+func TestParseConfigSmallValues(t *testing.T) {
+	c, err := parseConfig([]byte("limits: {instance_memory_budget: 0}\n"+
+		"nats: {embedded: true, embedded_port: 0, payload_root: /srv/payloads, replicas: 1, max_deliver: 0, max_in_flight: 1, ack_wait: 30ms, claim_lease: 30ms, claim_ttl: 60ms, storage: file}\n"),
+		"host.yaml", "/etc/blockhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := natsConfig{Embedded: true, EmbeddedPort: -1, PayloadRoot: "/srv/payloads", Replicas: 1, MaxInFlight: 1,
+		AckWait: 30 * time.Millisecond, ClaimLease: 30 * time.Millisecond, ClaimTTL: 60 * time.Millisecond, Storage: jetstream.FileStorage}
+	if c.Limits.InstanceMemoryBudget != 0 || c.NATS != want {
+		t.Errorf("got budget %d, nats %+v, want %+v", c.Limits.InstanceMemoryBudget, c.NATS, want)
+	}
+	for data, port := range map[string]int{"embedded_port: -1": -1, "embedded_port: 1": 1, "embedded_port: 65535": 65535, "embedded_port: 4222": 4222, "ack_wait: 1s": 0} {
+		c, err := parseConfig([]byte("nats:\n  "+data+"\n"), "host.yaml", "/")
+		if err != nil || c.NATS.EmbeddedPort != port {
+			t.Errorf("%s: port %d, err %v; want %d", data, c.NATS.EmbeddedPort, err, port)
+		}
+	}
+	// Long ack_wait and claim_ttl together; a worker id with dots.
+	if _, err := parseConfig([]byte("nats: {ack_wait: 13h, claim_ttl: 26h, worker_id: a.b-c_D.9}\n"), "host.yaml", "/"); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -283,7 +365,49 @@ func TestParseConfigErrors(t *testing.T) {
 		{"nats url empty", "nats:\n  url: \"\"\n", []string{"2: nats.url: empty URL"}},
 		{"nats url not a string", "nats:\n  url: {host: x}\n", []string{"2: nats.url: want a string, got a mapping"}},
 		{"nats payload root empty", "nats:\n  payload_root: \"\"\n", []string{"2: nats.payload_root: empty path"}},
-		{"nats unknown key", "nats:\n  stream: CAF_EXEC\n", []string{"2: nats.stream: unknown key (known keys in nats: embedded, payload_root, url)"}},
+		{"nats unknown key", "nats:\n  streams: CAF_EXEC\n", []string{"2: nats.streams: unknown key (known keys in nats: ack_wait, claim_bucket, claim_lease, claim_ttl, consumer, embedded, embedded_port, embedded_store_dir, heartbeat_interval, max_deliver, max_in_flight, payload_root, reject_nak_delay, replicas, storage, stream, url, worker_id)"}},
+		{"nats not a mapping", "nats: nats://x:4222\n", []string{"1: nats: want a mapping, got a string"}},
+		{"nats embedded port too big", "nats:\n  embedded_port: 70000\n", []string{"2: nats.embedded_port: 70000 out of range [-1, 65535]"}},
+		{"nats embedded port below -1", "nats:\n  embedded_port: -2\n", []string{"2: nats.embedded_port: -2 out of range [-1, 65535]"}},
+		{"nats embedded port not an integer", "nats:\n  embedded_port: \"4222\"\n", []string{"2: nats.embedded_port: want an integer, got a string"}},
+		{"nats store dir empty", "nats:\n  embedded_store_dir: \"\"\n", []string{"2: nats.embedded_store_dir: empty path"}},
+		{"nats stream with a dot", "nats:\n  stream: CAF.EXEC\n", []string{`2: nats.stream: "CAF.EXEC": a stream name is 1 to 255 characters, without spaces`}},
+		{"nats stream empty", "nats:\n  stream: \"\"\n", []string{`2: nats.stream: "": a stream name is 1 to 255`}},
+		{"nats stream too long", "nats:\n  stream: " + strings.Repeat("s", 256) + "\n", []string{"2: nats.stream: \"sss"}},
+		{"nats consumer with a space", "nats:\n  consumer: block host\n", []string{`2: nats.consumer: "block host": a consumer name is 1 to 255 characters`}},
+		{"nats consumer wildcard", "nats:\n  consumer: \"blockhost>\"\n", []string{`2: nats.consumer: "blockhost>": a consumer name`}},
+		{"nats claim bucket", "nats:\n  claim_bucket: claims.v1\n", []string{`2: nats.claim_bucket: "claims.v1": a bucket name is 1 to 252 letters, digits, '-' and '_'`}},
+		{"nats storage", "nats:\n  storage: disk\n", []string{`2: nats.storage: "disk": want file or memory`}},
+		{"nats replicas zero", "nats:\n  replicas: 0\n", []string{"2: nats.replicas: 0 out of range [1, 5]"}},
+		{"nats replicas above the server's maximum", "nats:\n  replicas: 7\n", []string{"2: nats.replicas: 7 out of range [1, 5]"}},
+		{"nats replicas on the embedded server", "nats:\n  embedded: true\n  replicas: 3\n", []string{"3: nats.replicas: 3: the embedded server is a single node (embedded: true): want 1"}},
+		{"nats worker id with a space", "nats:\n  worker_id: host one\n", []string{`2: nats.worker_id: "host one": want 1 to 128 letters, digits`}},
+		{"nats worker id dots", "nats:\n  worker_id: a..b\n", []string{`2: nats.worker_id: "a..b": want 1 to 128`}},
+		{"nats worker id leading dot", "nats:\n  worker_id: .a\n", []string{`2: nats.worker_id: ".a": want 1 to 128`}},
+		{"nats worker id too long", "nats:\n  worker_id: " + strings.Repeat("w", 129) + "\n", []string{"2: nats.worker_id: \"www"}},
+		{"nats ack wait zero", "nats:\n  ack_wait: 0s\n", []string{"2: nats.ack_wait: must be positive, got 0s"}},
+		{"nats ack wait not a duration", "nats:\n  ack_wait: 30\n", []string{"2: nats.ack_wait: want a duration"}},
+		{"nats ack wait below 30ms", "nats:\n  ack_wait: 10ms\n", []string{"2: nats.ack_wait: 10ms: want at least 30ms"}},
+		{"bad ack wait hides the checks across keys", "nats:\n  ack_wait: 1ms\n  claim_ttl: 1ms\n", []string{"2: nats.ack_wait: 1ms: want at least 30ms"}},
+		{"nats ack wait makes the default lease too short", "nats:\n  ack_wait: 40ms\n", []string{"2: nats.ack_wait: 40ms makes the default claim_lease (ack_wait/2, 20ms) shorter than 30ms: set claim_lease, or ack_wait to at least 60ms"}},
+		{"nats ack wait above half the default claim ttl", "nats:\n  ack_wait: 13h\n", []string{"2: nats.ack_wait: 13h0m0s is above half the default claim_ttl (24h0m0s): set claim_ttl to at least twice ack_wait"}},
+		{"nats claim ttl below twice ack wait", "nats:\n  ack_wait: 45s\n  claim_ttl: 1m\n", []string{"3: nats.claim_ttl: 1m0s is below twice ack_wait (45s)"}},
+		{"nats claim ttl below twice the default ack wait", "nats:\n  claim_ttl: 59s\n", []string{"2: nats.claim_ttl: 59s is below twice ack_wait (30s)"}},
+		{"nats claim ttl negative", "nats:\n  claim_ttl: -1h\n", []string{"2: nats.claim_ttl: must be positive, got -1h"}},
+		{"nats claim lease below 30ms", "nats:\n  claim_lease: 20ms\n", []string{"2: nats.claim_lease: 20ms: want at least 30ms"}},
+		{"nats claim lease zero", "nats:\n  claim_lease: 0s\n", []string{"2: nats.claim_lease: must be positive"}},
+		{"nats max deliver one", "nats:\n  max_deliver: 1\n", []string{"2: nats.max_deliver: 1: want 0 (unlimited) or at least 2"}},
+		{"nats max deliver negative", "nats:\n  max_deliver: -1\n", []string{"2: nats.max_deliver: -1 out of range [0, 2147483647]"}},
+		{"nats max in flight zero", "nats:\n  max_in_flight: 0\n", []string{"2: nats.max_in_flight: 0 out of range [1, 1048576]"}},
+		{"nats max in flight not an integer", "nats:\n  max_in_flight: lots\n", []string{"2: nats.max_in_flight: want an integer, got a string"}},
+		{"nats heartbeat zero", "nats:\n  heartbeat_interval: 0s\n", []string{"2: nats.heartbeat_interval: must be positive"}},
+		{"nats heartbeat not a duration", "nats:\n  heartbeat_interval: 5\n", []string{"2: nats.heartbeat_interval: want a duration"}},
+		{"nats reject nak delay negative", "nats:\n  reject_nak_delay: -1s\n", []string{"2: nats.reject_nak_delay: must be positive"}},
+		{"nats errors in order", "nats:\n  storage: tape\n  replicas: 0\n  max_deliver: 1\n", []string{
+			`2: nats.storage: "tape"`,
+			"3: nats.replicas: 0 out of range",
+			"4: nats.max_deliver: 1: want 0",
+		}},
 		{"secret not list", "blocks:\n  b:\n    secret: api_key\n", []string{"3: blocks.b.secret: want a list, got a string"}},
 		{"root not mapping", "- a\n- b\n", []string{"1: config: want a mapping, got a list"}},
 		{"yaml syntax", "listen: [\n", []string{"1: did not find expected node content"}},
@@ -321,16 +445,25 @@ func TestParseConfigErrors(t *testing.T) {
 }
 
 func TestNATSFlagsOverrideTheFile(t *testing.T) {
-	file := fileConfig{NATSURL: "nats://file:4222", NATSEmbedded: true, NATSPayloadRoot: "/file/payloads"}
+	nc := natsConfig{URL: "nats://file:4222", Embedded: true, EmbeddedPort: 5222, PayloadRoot: "/file/payloads", Stream: "FILE"}
+	file := fileConfig{NATS: nc}
+	with := func(f func(*natsConfig)) fileConfig {
+		c := nc
+		f(&c)
+		return fileConfig{NATS: c}
+	}
 	tests := []struct {
 		name string
 		args []string
 		want fileConfig
 	}{
 		{"no flags keep the file", nil, file},
-		{"url flag", []string{"--nats", "nats://flag:4222"}, fileConfig{NATSURL: "nats://flag:4222", NATSEmbedded: true, NATSPayloadRoot: "/file/payloads"}},
-		{"explicit false", []string{"--nats-embedded=false"}, fileConfig{NATSURL: "nats://file:4222", NATSPayloadRoot: "/file/payloads"}},
-		{"explicit empty", []string{"--nats", "", "--nats-payload-root", "flag/payloads"}, fileConfig{NATSEmbedded: true, NATSPayloadRoot: "flag/payloads"}},
+		{"url flag", []string{"--nats", "nats://flag:4222"}, with(func(c *natsConfig) { c.URL = "nats://flag:4222" })},
+		{"explicit false", []string{"--nats-embedded=false"}, with(func(c *natsConfig) { c.Embedded = false })},
+		{"explicit empty", []string{"--nats", "", "--nats-payload-root", "flag/payloads"}, with(func(c *natsConfig) { c.URL, c.PayloadRoot = "", "flag/payloads" })},
+		{"embedded port", []string{"--nats-embedded-port", "4333"}, with(func(c *natsConfig) { c.EmbeddedPort = 4333 })},
+		{"random embedded port", []string{"--nats-embedded-port=-1"}, with(func(c *natsConfig) { c.EmbeddedPort = -1 })},
+		{"embedded port 0 is random", []string{"--nats-embedded-port", "0"}, with(func(c *natsConfig) { c.EmbeddedPort = -1 })},
 		{"other flags only", []string{"--listen", "127.0.0.1:0"}, file},
 	}
 	for _, tt := range tests {
@@ -359,8 +492,19 @@ func TestNATSFlagsOverrideTheFile(t *testing.T) {
 	}
 	c := defaultFileConfig()
 	nf.apply(fs, &c)
-	if !c.NATSEmbedded || c.NATSURL != "" || c.NATSPayloadRoot != "" {
-		t.Errorf("got nats %q %v %q", c.NATSURL, c.NATSEmbedded, c.NATSPayloadRoot)
+	if c.NATS != (natsConfig{Embedded: true}) {
+		t.Errorf("got nats %+v", c.NATS)
+	}
+	// A bad port names the flag.
+	for _, v := range []string{"65536", "-2", "http", ""} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var nf natsFlags
+		nf.register(fs)
+		err := fs.Parse([]string{"--nats-embedded-port", v})
+		if err == nil || !strings.Contains(err.Error(), "-nats-embedded-port") || !strings.Contains(err.Error(), "want a port 1-65535, or 0 or -1 for a random free port") {
+			t.Errorf("--nats-embedded-port %q: err = %v", v, err)
+		}
 	}
 }
 
@@ -370,7 +514,7 @@ func TestLoadConfigResolvesAgainstItsDirectory(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte("plugins_dir: ../plugins\ncache_dir: /abs/cache\nnats: {payload_root: payloads}\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("plugins_dir: ../plugins\ncache_dir: /abs/cache\nnats: {payload_root: payloads, embedded_store_dir: ../nats}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := loadConfig(path)
@@ -383,8 +527,11 @@ func TestLoadConfigResolvesAgainstItsDirectory(t *testing.T) {
 	if c.CacheDir != "/abs/cache" {
 		t.Errorf("cache_dir = %s, want /abs/cache", c.CacheDir)
 	}
-	if want := filepath.Join(dir, "conf", "payloads"); c.NATSPayloadRoot != want {
-		t.Errorf("nats.payload_root = %s, want %s", c.NATSPayloadRoot, want)
+	if want := filepath.Join(dir, "conf", "payloads"); c.NATS.PayloadRoot != want {
+		t.Errorf("nats.payload_root = %s, want %s", c.NATS.PayloadRoot, want)
+	}
+	if want := filepath.Join(dir, "nats"); c.NATS.EmbeddedStoreDir != want {
+		t.Errorf("nats.embedded_store_dir = %s, want %s", c.NATS.EmbeddedStoreDir, want)
 	}
 }
 
@@ -433,11 +580,75 @@ func TestExampleConfig(t *testing.T) {
 	if !reflect.DeepEqual(c.FS, wantFS) {
 		t.Errorf("fs = %+v, want the defaults %+v", c.FS, wantFS)
 	}
-	if c.NATSURL != "" || c.NATSEmbedded || c.NATSPayloadRoot != "" {
-		t.Errorf("nats = %q %v %q, want off", c.NATSURL, c.NATSEmbedded, c.NATSPayloadRoot)
+	if c.NATS != (natsConfig{}) {
+		t.Errorf("nats = %+v, want off", c.NATS)
 	}
 	if _, err := host.New(c.hostConfig()); err != nil {
 		t.Errorf("host.New rejects the example's settings: %v", err)
+	}
+}
+
+// TestExampleNATSSection: the commented nats section of examples/host.yaml
+// parses once uncommented and spells out the defaults of natsbus and
+// natsembed.
+func TestExampleNATSSection(t *testing.T) {
+	data, err := os.ReadFile("../../examples/host.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	start := slices.Index(lines, "# nats:")
+	if start < 0 {
+		t.Fatal("no commented nats section")
+	}
+	n := 0
+	for i := start; i < len(lines) && strings.HasPrefix(lines[i], "#"); i++ {
+		lines[i] = strings.TrimPrefix(lines[i], "# ")
+		n++
+	}
+	c, err := parseConfig([]byte(strings.Join(lines, "\n")), "host.yaml", "/etc/blockhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := natsConfig{
+		URL:               "nats://127.0.0.1:4222",
+		EmbeddedPort:      4222,
+		PayloadRoot:       "/etc/build/data/payloads",
+		Stream:            natsbus.DefaultStream,
+		Consumer:          natsbus.DefaultConsumer,
+		ClaimBucket:       natsbus.DefaultClaimBucket,
+		Storage:           jetstream.FileStorage,
+		Replicas:          1,
+		AckWait:           natsbus.DefaultAckWait,
+		ClaimTTL:          natsbus.DefaultClaimTTL,
+		HeartbeatInterval: natsbus.DefaultHeartbeatInterval,
+		RejectNakDelay:    natsbus.DefaultRejectNakDelay,
+	}
+	if c.NATS != want {
+		t.Errorf("%d lines uncommented: nats = %+v, want %+v", n, c.NATS, want)
+	}
+	// The keys left commented inside it parse too; claim_lease is its
+	// default, half of ack_wait.
+	for i := start; i < start+n; i++ {
+		if rest, ok := strings.CutPrefix(lines[i], "  # "); ok {
+			lines[i] = "  " + rest
+		}
+	}
+	c, err = parseConfig([]byte(strings.Join(lines, "\n")), "host.yaml", "/etc/blockhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.EmbeddedStoreDir, want.WorkerID, want.ClaimLease, want.MaxInFlight = "/etc/build/nats", "blockhost-1", natsbus.DefaultAckWait/2, c.NATS.MaxInFlight
+	if c.NATS != want {
+		t.Errorf("with every key: nats = %+v, want %+v", c.NATS, want)
+	}
+	// The max_in_flight it states is the default for its pools.
+	total := 0
+	for _, pc := range c.Pools {
+		total += pc.MaxConcurrency
+	}
+	if got := max(natsbus.DefaultMaxInFlight, 2*total); c.NATS.MaxInFlight != got {
+		t.Errorf("examples/host.yaml gives max_in_flight %d, want its default %d", c.NATS.MaxInFlight, got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -22,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -148,6 +151,10 @@ func TestServeStartupErrors(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("plugins_dir: .\nfeatures: {cancellation: nah}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	replicated := filepath.Join(dir, "replicated.yaml")
+	if err := os.WriteFile(replicated, []byte("plugins_dir: .\nnats: {url: \"nats://127.0.0.1:1\", replicas: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -160,6 +167,8 @@ func TestServeStartupErrors(t *testing.T) {
 		{"no plugins dir", nil, nil, "no plugins directory"},
 		{"plugins dir missing", nil, []string{"--plugins", filepath.Join(dir, "nope")}, "not a readable directory"},
 		{"missing config", nil, []string{"--config", filepath.Join(dir, "nope.yaml")}, "no such file"},
+		{"bad embedded port", nil, []string{"--plugins", dir, "--nats-embedded", "--nats-embedded-port", "99999"}, `invalid value "99999" for flag -nats-embedded-port: want a port 1-65535`},
+		{"replicas on the embedded server", nil, []string{"--config", replicated, "--nats-embedded"}, "the embedded NATS server is a single node: nats.replicas is 3, want 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,5 +391,171 @@ func TestRunInputFiles(t *testing.T) {
 		r := runCLI(t, nil, append([]string{"run", wasm}, tc.args...)...)
 		assert.Equal(t, exitUsage, r.code, tc.args)
 		assert.Contains(t, r.stderr, tc.want, tc.args)
+	}
+}
+
+// TestServeNATS runs the one-machine cluster of docs/scaling.md in-process:
+// a host with an embedded NATS server (on a random port, never 4222, so
+// tests may run in parallel) and a second host connected to it, each with
+// the nats section's settings, and checks that those settings reach the
+// server and that both hosts take assignments.
+func TestServeNATS(t *testing.T) {
+	blocks := testblocks.Dir(t)
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	require.NoError(t, os.Mkdir(plugins, 0o755))
+	for _, f := range []string{"echo.wasm", "echo.yaml"} {
+		b, err := os.ReadFile(filepath.Join(blocks, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(plugins, f), b, 0o644))
+	}
+	conf := func(name, workerID string) string {
+		path := filepath.Join(dir, name)
+		data := "listen: 127.0.0.1:0\nplugins_dir: plugins\ncache_dir: " + testblocks.CacheDir(t) + "\nshutdown_grace: 5s\n" +
+			"nats:\n  embedded_store_dir: nats-store\n  stream: T_EXEC\n  consumer: t_workers\n  claim_bucket: t_claims\n" +
+			"  storage: memory\n  worker_id: " + workerID + "\n  ack_wait: 10s\n  max_deliver: 5\n  claim_lease: 4s\n" +
+			"  claim_ttl: 1h\n  heartbeat_interval: 200ms\n  reject_nak_delay: 100ms\n  max_in_flight: 8\n"
+		require.NoError(t, os.WriteFile(path, []byte(data), 0o644))
+		return path
+	}
+	type server struct {
+		stderr  *syncBuffer
+		stop    context.CancelFunc
+		done    chan int
+		stopped bool
+	}
+	start := func(args ...string) *server {
+		s := &server{stderr: &syncBuffer{}, done: make(chan int, 1)}
+		addrc := make(chan string, 1)
+		c := &cli{stdout: io.Discard, stderr: s.stderr, lookup: func(string) (string, bool) { return "", false },
+			ready: func(a string) { addrc <- a }}
+		var ctx context.Context
+		ctx, s.stop = context.WithCancel(context.Background())
+		go func() { s.done <- c.main(ctx, append([]string{"serve"}, args...)) }()
+		select {
+		case <-addrc:
+		case code := <-s.done:
+			t.Fatalf("serve %v exited %d:\n%s", args, code, s.stderr.String())
+		case <-time.After(60 * time.Second):
+			s.stop()
+			t.Fatalf("serve %v did not listen in 60s:\n%s", args, s.stderr.String())
+		}
+		return s
+	}
+	shutdown := func(s *server) {
+		if s.stopped {
+			return
+		}
+		s.stopped = true
+		s.stop()
+		select {
+		case code := <-s.done:
+			assert.Equal(t, exitOK, code, s.stderr.String())
+		case <-time.After(20 * time.Second):
+			t.Errorf("serve did not stop:\n%s", s.stderr.String())
+		}
+	}
+
+	// Host 1 starts the server; the flags turn it on and pick the port.
+	h1 := start("--config", conf("one.yaml", "host-one"), "--nats-embedded", "--nats-embedded-port", "-1")
+	defer shutdown(h1)
+	var url string
+	for _, line := range strings.Split(h1.stderr.String(), "\n") {
+		var l struct{ Message, URL string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Message == "embedded NATS server started" {
+			url = l.URL
+		}
+	}
+	require.NotEmpty(t, url, h1.stderr.String())
+	assert.NotContains(t, url, ":4222")
+	assert.DirExists(t, filepath.Join(dir, "nats-store", "jetstream"))
+	// Host 2 connects to it.
+	h2 := start("--config", conf("two.yaml", "host-two"), "--nats", url)
+	defer shutdown(h2)
+
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	results := make(chan *nats.Msg, 64)
+	beats := make(chan *nats.Msg, 64)
+	_, err = nc.ChanSubscribe("caf.exec.result.v1", results)
+	require.NoError(t, err)
+	_, err = nc.ChanSubscribe("caf.worker.heartbeat.v1", beats)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+
+	// The settings reached the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.Stream(ctx, "T_EXEC")
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.MemoryStorage, st.CachedInfo().Config.Storage)
+	cons, err := js.Consumer(ctx, "T_EXEC", "t_workers")
+	require.NoError(t, err)
+	assert.Equal(t, 10*time.Second, cons.CachedInfo().Config.AckWait)
+	assert.Equal(t, 5, cons.CachedInfo().Config.MaxDeliver)
+	kv, err := js.KeyValue(ctx, "t_claims")
+	require.NoError(t, err)
+	kst, err := kv.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, time.Hour, kst.TTL())
+	kvs, err := js.Stream(ctx, "KV_t_claims")
+	require.NoError(t, err)
+	assert.Equal(t, jetstream.MemoryStorage, kvs.CachedInfo().Config.Storage)
+
+	// Both hosts beat.
+	seen := map[string]bool{}
+	for deadline := time.After(10 * time.Second); !seen["host-one"] || !seen["host-two"]; {
+		select {
+		case m := <-beats:
+			var hb struct {
+				WorkerID string `json:"worker_id"`
+			}
+			require.NoError(t, json.Unmarshal(m.Data, &hb))
+			seen[hb.WorkerID] = true
+		case <-deadline:
+			t.Fatalf("heartbeats from %v only", seen)
+		}
+	}
+
+	// Assignments published to the stream are answered, each once.
+	const n = 8
+	for i := range n {
+		body := fmt.Sprintf(`{"version":"1","assignment_id":"a-%d","request_id":"r-%d","job":{"type":"test.echo","payload":{"text":"hello %d"}}}`, i, i, i)
+		_, err := js.Publish(ctx, "caf.exec.assign.v1", []byte(body))
+		require.NoError(t, err)
+	}
+	answered := map[string]bool{}
+	for deadline := time.After(30 * time.Second); len(answered) < n; {
+		select {
+		case m := <-results:
+			var r struct {
+				AssignmentID string            `json:"assignment_id"`
+				Status       string            `json:"status"`
+				ProviderID   string            `json:"provider_id"`
+				Outputs      map[string]string `json:"outputs"`
+			}
+			require.NoError(t, json.Unmarshal(m.Data, &r))
+			var i int
+			_, err := fmt.Sscanf(r.AssignmentID, "a-%d", &i)
+			require.NoError(t, err)
+			assert.False(t, answered[r.AssignmentID], "%s answered twice", r.AssignmentID)
+			answered[r.AssignmentID] = true
+			assert.Equal(t, "success", r.Status)
+			assert.Equal(t, fmt.Sprintf("hello %d", i), r.Outputs["text"])
+			assert.Contains(t, []string{"host-one", "host-two"}, r.ProviderID)
+		case <-deadline:
+			t.Fatalf("%d of %d assignments answered", len(answered), n)
+		}
+	}
+	nc.Close()
+	// Host 2 first: host 1 runs the server.
+	shutdown(h2)
+	shutdown(h1)
+	for _, s := range []*server{h1, h2} {
+		assert.Contains(t, s.stderr.String(), `"stream":"T_EXEC","consumer":"t_workers","claim_bucket":"t_claims"`)
+		assert.Contains(t, s.stderr.String(), `"max_in_flight":8`)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -32,10 +33,10 @@ Serves the HTTP API (POST /v1/steps, /metrics, /readyz, ...) for the blocks
 of the plugins directory: NAME.wasm with its manifest NAME.yaml beside it.
 
 Settings come from the config file (see examples/host.yaml); --listen,
---plugins, --nats, --nats-embedded and --nats-payload-root, when given,
-override it. Each CP2 flag is resolved as: --cp2-FLAG, else the
-environment variable CP2_FLAG_ENABLED, else features.FLAG of the config
-file, else false (the CP1 baseline). BLOCKHOST_API_TOKEN overrides
+--plugins, --nats, --nats-embedded, --nats-embedded-port and
+--nats-payload-root, when given, override it. Each CP2 flag is resolved
+as: --cp2-FLAG, else the environment variable CP2_FLAG_ENABLED, else
+features.FLAG of the config file, else false (the CP1 baseline). BLOCKHOST_API_TOKEN overrides
 api_token. --listen 127.0.0.1:0 picks a free port; the startup log line
 gives the bound address.
 
@@ -84,6 +85,9 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 		cfg.PluginsDir = *plugins
 	}
 	nf.apply(fs, &cfg)
+	if cfg.NATS.Embedded && cfg.NATS.Replicas > 1 {
+		return c.usageError(fs, fmt.Sprintf("the embedded NATS server is a single node: nats.replicas is %d, want 1", cfg.NATS.Replicas))
+	}
 	if cfg.PluginsDir == "" {
 		return c.usageError(fs, "no plugins directory: set plugins_dir in the config file or pass --plugins DIR")
 	}
@@ -104,15 +108,24 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 // overrides its key of the config file's nats section; one left out keeps
 // the file's value.
 type natsFlags struct {
-	url         string
-	embedded    bool
-	payloadRoot string
+	url          string
+	embedded     bool
+	embeddedPort int
+	payloadRoot  string
 }
 
 func (nf *natsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&nf.url, "nats", "", "consume assignments from NATS JetStream at `URL` (see docs/scaling.md); overrides nats.url of the config file")
 	fs.StringVar(&nf.payloadRoot, "nats-payload-root", "", "blob root `DIR` that ExecAssignment job.payload_ref keys are read from (read-only); overrides nats.payload_root of the config file")
 	fs.BoolVar(&nf.embedded, "nats-embedded", false, "start an in-process NATS server with JetStream and consume from it (one-machine demo); overrides nats.embedded of the config file")
+	fs.Func("nats-embedded-port", "`PORT` of the embedded NATS server (default 4222; 0 or -1: a random free port); overrides nats.embedded_port of the config file", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < -1 || n > 65535 {
+			return errors.New("want a port 1-65535, or 0 or -1 for a random free port")
+		}
+		nf.embeddedPort = embeddedPort(n)
+		return nil
+	})
 }
 
 // apply sets on c the flags of fs, parsed already, that were given.
@@ -120,11 +133,13 @@ func (nf *natsFlags) apply(fs *flag.FlagSet, c *fileConfig) {
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "nats":
-			c.NATSURL = nf.url
+			c.NATS.URL = nf.url
 		case "nats-embedded":
-			c.NATSEmbedded = nf.embedded
+			c.NATS.Embedded = nf.embedded
+		case "nats-embedded-port":
+			c.NATS.EmbeddedPort = nf.embeddedPort
 		case "nats-payload-root":
-			c.NATSPayloadRoot = nf.payloadRoot
+			c.NATS.PayloadRoot = nf.payloadRoot
 		}
 	})
 }
@@ -181,15 +196,16 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 	}
 
 	var bus *natsbus.Bus
-	if cfg.NATSURL != "" || cfg.NATSEmbedded {
-		o := natsbus.Options{URL: cfg.NATSURL, Logger: root, Registerer: reg}
-		if cfg.NATSPayloadRoot != "" {
+	if cfg.NATS.enabled() {
+		o, eo := cfg.NATS.options()
+		o.Logger, o.Registerer = root, reg
+		if cfg.NATS.PayloadRoot != "" {
 			store, err := fscap.New(fscap.Config{Features: hc.Features})
 			if err != nil {
 				closeHost(time.Second)
 				return err
 			}
-			grant := sandbox.FSGrant{Root: cfg.NATSPayloadRoot, ReadOnly: true}
+			grant := sandbox.FSGrant{Root: cfg.NATS.PayloadRoot, ReadOnly: true}
 			o.PayloadStore = func(ctx context.Context, key string) (string, error) {
 				r, _, err := store.Open(ctx, grant, "", key)
 				if err != nil {
@@ -210,8 +226,9 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 				return string(b), nil
 			}
 		}
-		if cfg.NATSEmbedded {
-			url, stop, err := natsembed.Start(natsembed.Options{Port: -1, Logger: root})
+		if cfg.NATS.Embedded {
+			eo.Logger = root
+			url, stop, err := natsembed.Start(eo)
 			if err != nil {
 				closeHost(time.Second)
 				return fmt.Errorf("embedded nats: %w", err)
