@@ -78,11 +78,9 @@ func (c natsConfig) options() (natsbus.Options, natsembed.Options) {
 // Bounds of the nats section, most of them those natsbus.Start and the
 // NATS server enforce.
 const (
-	minNATSWait        = 30 * time.Millisecond // ack_wait and claim_lease (natsbus)
-	maxNATSReplicas    = 5                     // the server's maximum
-	maxNATSNameLen     = 255                   // stream and consumer names
-	maxNATSBucketLen   = maxNATSNameLen - 3    // the bucket's stream is KV_<bucket>
-	maxNATSWorkerIDLen = 128                   // natsbus
+	maxNATSReplicas    = 5                  // the server's maximum
+	maxNATSNameLen     = 255                // stream and consumer names
+	maxNATSBucketLen   = maxNATSNameLen - 3 // the bucket's stream is KV_<bucket>
 	maxNATSMaxDeliver  = 1<<31 - 1
 	maxNATSMaxInFlight = 1 << 20
 	randomEmbeddedPort = -1 // natsembed.Options.Port
@@ -183,8 +181,8 @@ func (p *parser) nats(c *natsConfig, n *yaml.Node, name string) {
 			if !ok {
 				return
 			}
-			if !validWorkerID(s) {
-				p.errorf(v, "%s: %q: want 1 to %d letters, digits, '-', '_' and dots (not first, last or two in a row)", name, s, maxNATSWorkerIDLen)
+			if !natsbus.ValidWorkerID(s) {
+				p.errorf(v, "%s: %q: want 1 to 128 letters, digits, '-', '_' and dots (not first, last or two in a row)", name, s)
 				return
 			}
 			c.WorkerID = s
@@ -230,9 +228,9 @@ func (p *parser) nats(c *natsConfig, n *yaml.Node, name string) {
 		return
 	}
 	wait := cmp.Or(c.AckWait, natsbus.DefaultAckWait)
-	if claimLease == nil && wait/2 < minNATSWait {
+	if claimLease == nil && wait/2 < natsbus.MinWait {
 		p.errorf(ackWait, "%s.ack_wait: %s makes the default claim_lease (ack_wait/2, %s) shorter than %s: set claim_lease, or ack_wait to at least %s",
-			name, wait, wait/2, minNATSWait, 2*minNATSWait)
+			name, wait, wait/2, natsbus.MinWait, 2*natsbus.MinWait)
 	}
 	if !badClaimTTL {
 		if ttl := cmp.Or(c.ClaimTTL, natsbus.DefaultClaimTTL); ttl < 2*wait {
@@ -254,8 +252,8 @@ func (p *parser) natsWait(v *yaml.Node, name string) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	if d < minNATSWait {
-		p.errorf(v, "%s: %s: want at least %s", name, v.Value, minNATSWait)
+	if d < natsbus.MinWait {
+		p.errorf(v, "%s: %s: want at least %s", name, v.Value, natsbus.MinWait)
 		return 0, false
 	}
 	return d, true
@@ -272,22 +270,4 @@ func (p *parser) natsName(v *yaml.Node, name, what string) (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// validWorkerID reports whether s is a worker id natsbus accepts: letters,
-// digits, '-', '_' and dots, no dot first, last or after another.
-func validWorkerID(s string) bool {
-	if s == "" || len(s) > maxNATSWorkerIDLen || s[0] == '.' || s[len(s)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		case c == '.' && s[i-1] != '.':
-		default:
-			return false
-		}
-	}
-	return true
 }

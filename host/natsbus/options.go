@@ -40,6 +40,8 @@ const (
 	DefaultStreamMaxAge      = 24 * time.Hour
 	DefaultDuplicateWindow   = 2 * time.Minute
 	DefaultMaxInFlight       = 16
+	// MinWait is the shortest AckWait and ClaimLease.
+	MinWait = 30 * time.Millisecond
 )
 
 // PayloadStore reads the blob an assignment's job.payload_ref names. An
@@ -180,11 +182,11 @@ func (o Options) withDefaults(totalConcurrency int) (Options, error) {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.name, d.v))
 		}
 	}
-	if o.AckWait > 0 && o.AckWait < 30*time.Millisecond {
-		errs = append(errs, fmt.Errorf("ack_wait must be at least 30ms, got %v", o.AckWait))
+	if o.AckWait > 0 && o.AckWait < MinWait {
+		errs = append(errs, fmt.Errorf("ack_wait must be at least %v, got %v", MinWait, o.AckWait))
 	}
-	if o.ClaimLease > 0 && o.ClaimLease < 30*time.Millisecond {
-		errs = append(errs, fmt.Errorf("claim_lease must be at least 30ms, got %v", o.ClaimLease))
+	if o.ClaimLease > 0 && o.ClaimLease < MinWait {
+		errs = append(errs, fmt.Errorf("claim_lease must be at least %v, got %v", MinWait, o.ClaimLease))
 	}
 	if o.ClaimTTL > 0 && o.ClaimTTL < 2*o.AckWait {
 		errs = append(errs, fmt.Errorf("claim_ttl (%v) must be at least twice ack_wait (%v)", o.ClaimTTL, o.AckWait))
@@ -198,7 +200,7 @@ func (o Options) withDefaults(totalConcurrency int) (Options, error) {
 	if o.MaxInFlight < 0 {
 		errs = append(errs, fmt.Errorf("max_in_flight must not be negative, got %d", o.MaxInFlight))
 	}
-	if !validKeyToken(o.WorkerID) {
+	if !ValidWorkerID(o.WorkerID) {
 		errs = append(errs, fmt.Errorf("worker_id %q: use letters, digits, '-', '_' and '.'", o.WorkerID))
 	}
 	if o.Logger == nil {
@@ -232,9 +234,10 @@ func isKeyChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
-// validKeyToken reports whether s is non-empty and made of key characters
-// and dots (no empty token).
-func validKeyToken(s string) bool {
+// ValidWorkerID reports whether s may be Options.WorkerID: 1 to 128 letters,
+// digits, '-', '_' and dots, with no dot first, last or after another (it
+// names claims, a key-value key).
+func ValidWorkerID(s string) bool {
 	if s == "" || len(s) > 128 || s[0] == '.' || s[len(s)-1] == '.' {
 		return false
 	}

@@ -193,7 +193,7 @@ func TestOptionsDefaultsAndValidation(t *testing.T) {
 	assert.Equal(t, 5*time.Second, o.HeartbeatInterval)
 	assert.Equal(t, time.Second, o.RejectNakDelay)
 	assert.Equal(t, 26, o.MaxInFlight)
-	assert.True(t, validKeyToken(o.WorkerID), o.WorkerID)
+	assert.True(t, ValidWorkerID(o.WorkerID), o.WorkerID)
 
 	_, err = Options{}.withDefaults(1)
 	assert.ErrorContains(t, err, "url is required")
