@@ -29,7 +29,9 @@ type HTTPRequest struct {
 type HTTPResponse struct {
 	Status  int
 	Headers map[string][]string
-	Body    Handle
+	// HeadersJSON is Headers as a JSON object, {} when there are none.
+	HeadersJSON []byte
+	Body        Handle
 }
 
 type httpRequestJSON struct {
@@ -75,10 +77,10 @@ func Do(req HTTPRequest, body Handle) (*HTTPResponse, error) {
 		Handle(h).Close()
 		return nil, err
 	}
-	var m httpMetaJSON
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, headersJSON, err := decodeMeta(b)
+	if err != nil {
 		Handle(h).Close()
 		return nil, &HostError{Code: abi.InvalidArgument, Op: abi.FnHTTPResponseMeta, Detail: "malformed response metadata: " + err.Error()}
 	}
-	return &HTTPResponse{Status: m.Status, Headers: m.Headers, Body: Handle(h)}, nil
+	return &HTTPResponse{Status: m.Status, Headers: m.Headers, HeadersJSON: headersJSON, Body: Handle(h)}, nil
 }

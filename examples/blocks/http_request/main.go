@@ -95,12 +95,7 @@ func run(s *guest.Step) error {
 		resp.Body.Close()
 		return err
 	}
-	hj, err := json.Marshal(nonNil(resp.Headers))
-	if err != nil {
-		resp.Body.Close()
-		return err
-	}
-	if err := s.SetOutputBytes("headers", hj); err != nil {
+	if err := s.SetOutputBytes("headers", resp.HeadersJSON); err != nil {
 		resp.Body.Close()
 		return err
 	}
@@ -248,13 +243,6 @@ func snippet(b []byte) string {
 		return r
 	}, s)
 	return strings.TrimSpace(s)
-}
-
-func nonNil(h map[string][]string) map[string][]string {
-	if h == nil {
-		return map[string][]string{}
-	}
-	return h
 }
 
 // main never runs: a block is a WASI reactor driven by the host.
