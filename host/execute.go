@@ -307,12 +307,16 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 	c.log.used, c.log.truncated = st.logUsed, st.logTruncated
 	inst.cur = c
 	cctx := context.WithValue(ctx, callKey{}, c)
+	callStart := time.Now()
 	if st.blk.interrupt {
 		err = inst.run.CallWithStack(cctx, inst.stack[:])
 	} else if out, done := h.callUninterrupted(ctx, cctx, st, inst, c); !done {
 		return out
 	} else {
 		err = out.err
+	}
+	if err == nil && time.Since(callStart) >= stackReleaseAfter {
+		inst.releaseStack()
 	}
 	h.flushStd(c)
 	inst.cur = nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -534,4 +535,30 @@ func TestMemoryLimitAtModuleMaximum(t *testing.T) {
 	res = run(t, h, host.StepRequest{Type: "below", RetryCount: intp(0)})
 	assert.Equal(t, abi.ExecutionFailed, res.ErrorCode, res.ErrorMessage)
 	assert.Contains(t, res.ErrorMessage, "block trapped")
+}
+
+// TestDeepRecursionStackNotPinned: a call that recursed deep grows the
+// engine's call stack to about 60 MB; the warm instance must not keep it
+// once the step is over.
+func TestDeepRecursionStackNotPinned(t *testing.T) {
+	h := newHost(t, host.Config{})
+	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "deeprecurse.wasm"))
+	require.NoError(t, err)
+	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "deep", Types: []string{"deep"}})
+	require.NoError(t, err)
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	before := heap()
+	for range 3 {
+		res := run(t, h, host.StepRequest{Type: "deep"})
+		require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+		assert.Equal(t, "1500000", res.Outputs["depth"])
+	}
+	grew := heap() - before
+	assert.Less(t, grew, int64(16<<20), "heap held after three deep steps: %d MB", grew>>20)
+	require.Len(t, h.Blocks(), 1)
 }
