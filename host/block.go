@@ -97,6 +97,7 @@ type block struct {
 
 	manifestDigest string // of NAME.yaml when loaded from a file
 	config         map[string]string
+	secrets        []string // values of the config keys marked secret, longest first
 	httpGrant      sandbox.HTTPGrant
 	fsGrant        sandbox.FSGrant
 	limits         Limits
@@ -111,6 +112,41 @@ type block struct {
 	refs      atomic.Int64
 	retired   atomic.Bool
 	closeOnce sync.Once
+}
+
+// redact hides the values of the block's secret config keys in s, which
+// the host is about to log or return: what a block logs, prints or reports
+// never carries them.
+func (b *block) redact(s string) string {
+	for _, v := range b.secrets {
+		if strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, "[secret]")
+		}
+	}
+	return s
+}
+
+// longestSecret is the length of the longest secret value (0 for none).
+func (b *block) longestSecret() int {
+	if len(b.secrets) == 0 {
+		return 0
+	}
+	return len(b.secrets[0])
+}
+
+// secretValues returns the non-empty values in cfg of the keys listed,
+// longest first, so that hiding one never leaves part of a longer one.
+func secretValues(cfg map[string]string, keys ...[]string) []string {
+	var vals []string
+	for _, list := range keys {
+		for _, k := range list {
+			if v := cfg[k]; v != "" && !slices.Contains(vals, v) {
+				vals = append(vals, v)
+			}
+		}
+	}
+	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
+	return vals
 }
 
 // acquire takes a reference for one step; false if the block was retired.
@@ -445,7 +481,8 @@ func (h *Host) loadBlock(ctx context.Context, wasm []byte, m sandbox.Manifest, m
 	b := &block{
 		host: h, name: m.Name, version: m.Version, digest: digest, types: slices.Clone(m.Types),
 		class: m.Resources.Class, isolation: m.Isolation, memPages: memPages, config: cfg,
-		entry: abi.EntryPointV1, loadedAt: time.Now(), rt: rt, compiled: cm,
+		secrets: secretValues(cfg, m.Secrets, pol.Secret),
+		entry:   abi.EntryPointV1, loadedAt: time.Now(), rt: rt, compiled: cm,
 		httpGrant: grants.http, fsGrant: grants.fs, warm: 1, manifestDigest: manifestDigest,
 		limits: grants.limits, interrupt: grants.interrupt,
 	}

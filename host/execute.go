@@ -186,7 +186,7 @@ func (h *Host) checkRequest(req *StepRequest) (time.Duration, int, error) {
 func (h *Host) rejected(st *step, reason string) error {
 	bc := &st.req.Context
 	h.log.Warn("step rejected", "step_id", st.id, "step_type", st.req.Type, "resource_pool", st.pool.name,
-		"reason", reason, "tenant_id", bc.TenantID, "trace_id", bc.TraceID)
+		"reason", reason, "tenant_id", bc.TenantID, "run_id", bc.RunID, "flow_id", bc.FlowID, "trace_id", bc.TraceID)
 	return &RejectedError{
 		Ack: Ack{Version: "1", AssignmentID: st.id, Status: "rejected", Reason: reason, Message: reason,
 			TenantID: bc.TenantID, Correlation: Correlation{TraceID: bc.TraceID}},
@@ -435,7 +435,7 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 		reported = firstLine(c.message)
 		msg += " (reported " + c.code.String() + ": " + reported + ")"
 	}
-	if s := c.log.stderrSummary(); s != "" && (reported == "" || !strings.Contains(s, reported)) {
+	if s := c.st.blk.redact(c.log.stderrSummary()); s != "" && (reported == "" || !strings.Contains(s, reported)) {
 		msg += " (stderr: " + s + ")"
 	}
 	return outcome{status: StatusError, code: abi.ExecutionFailed, msg: msg, final: true,

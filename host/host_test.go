@@ -471,6 +471,13 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// String returns everything written so far.
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // records returns the JSON log records with message msg.
 func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
 	s.mu.Lock()
@@ -561,4 +568,45 @@ func TestDeepRecursionStackNotPinned(t *testing.T) {
 	grew := heap() - before
 	assert.Less(t, grew, int64(16<<20), "heap held after three deep steps: %d MB", grew>>20)
 	require.Len(t, h.Blocks(), 1)
+}
+
+// TestSecretsNeverLogged: the values of config keys marked secret (by the
+// operator or the manifest) are hidden in what the block prints, logs and
+// reports, in the logs and in the step's error message alike.
+func TestSecretsNeverLogged(t *testing.T) {
+	var logs syncBuffer
+	h := newHost(t, host.Config{
+		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Blocks: map[string]host.BlockPolicy{"stdio": {
+			Config: map[string]string{"greeting": "world", "err": "oops", "other": "second"},
+			Secret: []string{"greeting", "err"},
+		}},
+	})
+	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "stdio.wasm"))
+	require.NoError(t, err)
+	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "stdio", Types: []string{"stdio"},
+		Config: map[string]string{"abort": "boom"}, Secrets: []string{"abort"}})
+	require.NoError(t, err)
+
+	res := run(t, h, host.StepRequest{Type: "stdio", Context: host.BlockContext{
+		TenantID: "acme", RunID: "run-1", FlowID: "flow-1", TraceID: "trace-1", StepID: "step-1"}})
+	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
+	var out []string
+	for _, r := range logs.records(t, "guest stdout") {
+		out = append(out, r["text"].(string))
+		for k, v := range map[string]string{"tenant_id": "acme", "run_id": "run-1", "flow_id": "flow-1", "trace_id": "trace-1", "step_id": "step-1"} {
+			assert.Equal(t, v, r[k], "correlation id %s", k)
+		}
+	}
+	assert.Equal(t, []string{"hello [secret]", "second line"}, out, "other is not secret")
+	errs := logs.records(t, "guest stderr")
+	require.Len(t, errs, 1)
+	assert.Equal(t, "[secret]", errs[0]["text"])
+
+	res = run(t, h, host.StepRequest{Type: "stdio", RetryCount: intp(0), Inputs: map[string]string{"trap": "1"}})
+	assert.Equal(t, abi.ExecutionFailed, res.ErrorCode)
+	assert.Equal(t, "block trapped: wasm error: unreachable (reported EXECUTION_FAILED: abort: [secret]) (stderr: [secret])", res.ErrorMessage)
+	for _, secret := range []string{"world", "oops", "boom"} {
+		assert.NotContains(t, logs.String(), secret)
+	}
 }

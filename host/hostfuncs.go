@@ -420,8 +420,10 @@ func (h *Host) guestLog(c *call, level slog.Level, what string, msg []byte) {
 			slog.String("block", c.st.blk.name),
 			slog.String("step_id", c.st.id),
 			slog.String("tenant_id", c.st.req.Context.TenantID),
+			slog.String("run_id", c.st.req.Context.RunID),
+			slog.String("flow_id", c.st.req.Context.FlowID),
 			slog.String("trace_id", c.st.req.Context.TraceID),
-			slog.String("text", string(msg[:n])))
+			slog.String("text", c.st.blk.redact(string(msg[:n]))))
 	}
 	if first {
 		h.log.LogAttrs(context.Background(), slog.LevelWarn, "guest log truncated",
@@ -455,14 +457,19 @@ func fnErrorSet(c *call, mod api.Module, stack []uint64) {
 		ret32(stack, c.fail(abi.InvalidArgument, "retryable must be 0, 1 or 2"))
 		return
 	}
-	if len(msg) > abi.MaxMessageLen {
-		msg = msg[:abi.MaxMessageLen]
+	// Secrets are hidden before the cut, so that none shows in part.
+	if limit := abi.MaxMessageLen + c.st.blk.longestSecret(); len(msg) > limit {
+		msg = msg[:limit]
+	}
+	message := c.st.blk.redact(string(msg))
+	if len(message) > abi.MaxMessageLen {
+		message = message[:abi.MaxMessageLen]
 	}
 	if !code.Known() {
 		code = abi.ExecutionFailed
 	}
 	c.reported = true
-	c.code, c.message = code, string(msg)
+	c.code, c.message = code, message
 	c.httpStatus, c.retryAfter, c.retryable = int(status), int64(retryAfter), retryable
 	ret32(stack, 0)
 }

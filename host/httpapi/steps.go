@@ -70,7 +70,8 @@ func (a *api) writeExecuteError(w http.ResponseWriter, r *http.Request, req host
 		a.log.LogAttrs(r.Context(), slog.LevelWarn, "step rejected",
 			slog.String("type", req.Type), slog.String("pool", rej.Pool),
 			slog.String("reason", rej.Ack.Reason), slog.String("step_id", req.Context.StepID),
-			slog.String("tenant_id", req.Context.TenantID), slog.String("trace_id", req.Context.TraceID))
+			slog.String("tenant_id", req.Context.TenantID), slog.String("run_id", req.Context.RunID),
+			slog.String("flow_id", req.Context.FlowID), slog.String("trace_id", req.Context.TraceID))
 		writeJSON(w, http.StatusTooManyRequests, rej.Ack)
 		return
 	case errors.Is(err, host.ErrInvalidRequest):
