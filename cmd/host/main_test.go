@@ -559,3 +559,110 @@ func TestServeNATS(t *testing.T) {
 		assert.Contains(t, s.stderr.String(), `"max_in_flight":8`)
 	}
 }
+
+// TestServeDrainsBeforeClosingNATS: on shutdown with the NATS transport
+// on, the host drains at once (/readyz 503) while an assignment still runs,
+// and that assignment is answered before serve exits.
+func TestServeDrainsBeforeClosingNATS(t *testing.T) {
+	blocks := testblocks.Dir(t)
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	require.NoError(t, os.Mkdir(plugins, 0o755))
+	for _, f := range []string{"sleep.wasm", "sleep.yaml"} {
+		b, err := os.ReadFile(filepath.Join(blocks, f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(plugins, f), b, 0o644))
+	}
+	conf := filepath.Join(dir, "host.yaml")
+	require.NoError(t, os.WriteFile(conf, []byte("listen: 127.0.0.1:0\nplugins_dir: plugins\ncache_dir: "+testblocks.CacheDir(t)+
+		"\nshutdown_grace: 20s\nnats:\n  embedded: true\n  embedded_port: -1\n  storage: memory\n"), 0o644))
+
+	stderr := &syncBuffer{}
+	addrc := make(chan string, 1)
+	c := &cli{stdout: io.Discard, stderr: stderr, lookup: func(string) (string, bool) { return "", false },
+		ready: func(a string) { addrc <- a }}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan int, 1)
+	go func() { done <- c.main(ctx, []string{"serve", "--config", conf}) }()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case code := <-done:
+		t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not listen in 60s:\n%s", stderr.String())
+	}
+	var url string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		var l struct{ Message, URL string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Message == "embedded NATS server started" {
+			url = l.URL
+		}
+	}
+	require.NotEmpty(t, url, stderr.String())
+
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	defer nc.Close()
+	results := make(chan *nats.Msg, 4)
+	_, err = nc.ChanSubscribe("caf.exec.result.v1", results)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, err = js.Publish(context.Background(), "caf.exec.assign.v1",
+		[]byte(`{"version":"1","assignment_id":"slow-1","request_id":"r-1","job":{"type":"test.sleep","payload":{"ms":"1500"}}}`))
+	require.NoError(t, err)
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Wait for the step to run.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, body := get("/v1/pools")
+		if strings.Contains(body, `"active":1`) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the assignment did not start: %s", body)
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	stop()
+	drained := time.Now()
+	for {
+		code, _ := get("/readyz")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		require.Equal(t, http.StatusOK, code)
+		require.Less(t, time.Since(drained), time.Second, "/readyz still ready a second after the signal")
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.Empty(t, results, "the assignment was answered before the host drained")
+
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not stop:\n%s", stderr.String())
+	}
+	select {
+	case m := <-results:
+		var r struct {
+			AssignmentID string `json:"assignment_id"`
+			Status       string `json:"status"`
+		}
+		require.NoError(t, json.Unmarshal(m.Data, &r))
+		assert.Equal(t, "slow-1", r.AssignmentID)
+		assert.Equal(t, "success", r.Status)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the assignment in flight was not answered")
+	}
+}

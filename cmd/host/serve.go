@@ -242,11 +242,12 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 			return fmt.Errorf("nats: %w", err)
 		}
 	}
-	closeBus := func() {
+	// closeBus waits for the assignments in flight until deadline.
+	closeBus := func(deadline time.Time) {
 		if bus == nil {
 			return
 		}
-		bctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		bctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		if err := bus.Close(bctx); err != nil {
 			log.Warn("closing the NATS bus", slog.String("error", err.Error()))
@@ -315,7 +316,7 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 
 	select {
 	case err := <-served:
-		closeBus()
+		closeBus(time.Now().Add(5 * time.Second))
 		closeHost(5 * time.Second)
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
@@ -324,13 +325,17 @@ func serve(ctx context.Context, cfg fileConfig, root *slog.Logger, stopSignals f
 		stopSignals()
 	}
 	start := time.Now()
+	deadline := start.Add(cfg.ShutdownGrace)
 	log.Info("draining", slog.String("shutdown_grace", cfg.ShutdownGrace.String()))
-	closeBus()
+	// Drain first, so that /readyz and new steps answer 503 at once (the
+	// listener stays open while steps finish, instead of refusing
+	// connections) and assignments not yet started go back to NATS for
+	// another host; then the bus answers the ones in flight and the host
+	// closes, all within the one grace period (the host gets at least a
+	// second to cancel what is left).
 	h.Drain()
-	// The listener stays open while steps finish, so /readyz answers 503
-	// and new steps 503 instead of connection refused; Close waits for the
-	// steps in flight up to the grace period.
-	closeHost(cfg.ShutdownGrace)
+	closeBus(deadline)
+	closeHost(max(time.Second, time.Until(deadline)))
 	// Then the server stops accepting and waits for the answers still being
 	// written.
 	sctx, cancel := context.WithTimeout(context.Background(), max(time.Second, cfg.ShutdownGrace-time.Since(start)))
