@@ -173,6 +173,7 @@ func TestHTTPBreakerThroughHost(t *testing.T) {
 	require.Len(t, br, 1)
 	assert.Equal(t, "http", br[0].Kind)
 	assert.Equal(t, "open", br[0].State)
+	assert.Zero(t, healthStatus(t, reg)["breakers"], "worker_health_status{check=\"breakers\"} with a breaker open")
 	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_circuit_breaker_state", "http", br[0].Target)))
 	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_circuit_breaker_transitions_total", "http", "open")))
 }

@@ -95,6 +95,9 @@ func New(cfg Config) (*Host, error) {
 		failed:   map[string]BlockInfo{},
 		inflight: map[string]*step{},
 	}
+	if err := cfg.Registerer.Register(newHealthCollector(h)); err != nil {
+		return nil, fmt.Errorf("host metrics: %w", err)
+	}
 	h.memBudget = &memBudget{max: cfg.Limits.InstanceMemoryBudget}
 	h.stop = make(chan struct{})
 	h.compileSlot = make(chan struct{}, 1)

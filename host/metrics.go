@@ -113,3 +113,52 @@ func (m *metrics) forType(t string) *typeMetrics {
 	}
 	return tm
 }
+
+// healthCollector exports worker_health_status{check}, read when scraped:
+// 1 while the check passes, 0 while it fails. The checks:
+//
+//   - ready: the host admits steps (0 once it drains);
+//   - blocks: every block loaded, and its last reload too (0 while GET
+//     /v1/blocks shows one failed or with a last_error);
+//   - queue_POOL, one per pool: the pool's queue is healthy or degraded
+//     (0 when overloaded or critical);
+//   - breakers: no circuit breaker is open.
+type healthCollector struct {
+	h    *Host
+	desc *prometheus.Desc
+}
+
+func newHealthCollector(h *Host) *healthCollector {
+	return &healthCollector{h: h, desc: prometheus.NewDesc("worker_health_status",
+		"Health checks: 1 passing, 0 failing (ready, blocks, queue_POOL, breakers).", []string{"check"}, nil)}
+}
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	put := func(check string, ok bool) {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, check)
+	}
+	put("ready", !c.h.Draining())
+	loaded := true
+	for _, b := range c.h.Blocks() {
+		if b.State == "failed" || b.LastError != "" {
+			loaded = false
+		}
+	}
+	put("blocks", loaded)
+	for _, p := range c.h.Pools() {
+		put("queue_"+p.Name, p.State != "overloaded" && p.State != "critical")
+	}
+	closed := true
+	for _, b := range c.h.Breakers() {
+		if b.State == "open" {
+			closed = false
+		}
+	}
+	put("breakers", closed)
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/beamline/blockhost/host"
 	"github.com/beamline/blockhost/policy"
+	"github.com/beamline/blockhost/sandbox"
 )
 
 func onePool(cpu host.PoolConfig) []host.PoolConfig {
@@ -264,4 +265,46 @@ func TestWithAdmitted(t *testing.T) {
 	assert.EqualValues(t, 1, admitted("retried"))
 	assert.EqualValues(t, 1, admitted("run"))
 	assert.EqualValues(t, 1, admitted("queued"))
+}
+
+// healthStatus reads worker_health_status from reg, by check.
+func healthStatus(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "worker_health_status" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+func TestHealthStatusMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true}, Registerer: reg,
+		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 1})}, "sleep")
+	assert.Equal(t, map[string]float64{"ready": 1, "blocks": 1, "queue_cpu": 1, "queue_gpu": 1, "queue_io": 1, "breakers": 1},
+		healthStatus(t, reg))
+
+	// A block that fails to load; a full queue.
+	_, err := h.LoadBlock(context.Background(), []byte("not wasm"), sandbox.Manifest{Name: "bad", Types: []string{"x.bad"}})
+	require.Error(t, err)
+	running := submit(h, sleepReq("300", "run"))
+	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	queued := submit(h, sleepReq("1", "queued"))
+	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 1 })
+	got := healthStatus(t, reg)
+	assert.Zero(t, got["blocks"], "a block failed to load")
+	assert.Zero(t, got["queue_cpu"], "the cpu queue is full: %s", h.Pools()[0].State)
+	assert.Equal(t, 1.0, got["queue_io"])
+	require.NoError(t, <-running)
+	require.NoError(t, <-queued)
+
+	h.Drain()
+	assert.Zero(t, healthStatus(t, reg)["ready"], "draining")
 }
