@@ -177,3 +177,60 @@ func TestHTTPBreakerThroughHost(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_circuit_breaker_state", "http", br[0].Target)))
 	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_circuit_breaker_transitions_total", "http", "open")))
 }
+
+// TestBreakerSeriesFollowEviction: the state series of a breaker its set
+// forgets (max_breakers) goes with it, so the series stay bounded.
+func TestBreakerSeriesFollowEviction(t *testing.T) {
+	var failA atomic.Bool
+	failA.Store(true)
+	srvA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failA.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srvA.Close()
+	srvB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srvB.Close()
+	reg := prometheus.NewRegistry()
+	h := newHost(t, host.Config{Features: allCP2, Blocks: localHTTP, Registerer: reg,
+		HTTP: httpcap.Config{MaxBreakers: 1, Breaker: policy.BreakerSettings{
+			FailureThreshold: 1, RecoveryTimeout: 10 * time.Millisecond, SuccessThreshold: 1}}}, "http_request")
+	series := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		out := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "worker_circuit_breaker_state" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "target" {
+						out[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return out
+	}
+	get := func(url string) host.StepResult {
+		return run(t, h, host.StepRequest{Type: "http.request", RetryCount: intp(0), Inputs: map[string]string{"url": url}})
+	}
+
+	assert.Equal(t, abi.HTTPError, get(srvA.URL).ErrorCode)
+	require.Len(t, series(), 1)
+	var targetA string
+	for k, v := range series() {
+		targetA = k
+		assert.Equal(t, 1.0, v, "open")
+	}
+	failA.Store(false)
+	waitFor(t, 5*time.Second, func() bool { return get(srvA.URL).Status == host.StatusSuccess })
+	assert.Equal(t, map[string]float64{targetA: 0}, series(), "closed again")
+
+	require.Equal(t, host.StatusSuccess, get(srvB.URL).Status)
+	assert.NotContains(t, series(), targetA, "A's breaker was forgotten for B's")
+	require.Len(t, h.Breakers(), 1)
+}

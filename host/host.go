@@ -113,6 +113,8 @@ func New(cfg Config) (*Host, error) {
 	}
 	cfg.HTTP.OnTransition = chainTransition(cfg.HTTP.OnTransition, h.breakerChanged)
 	cfg.FS.OnTransition = chainTransition(cfg.FS.OnTransition, h.breakerChanged)
+	cfg.HTTP.OnEvict = chainEvict(cfg.HTTP.OnEvict, h.breakerEvicted)
+	cfg.FS.OnEvict = chainEvict(cfg.FS.OnEvict, h.breakerEvicted)
 	if h.httpc, err = httpcap.New(cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("http capability: %w", err)
 	}
@@ -386,14 +388,29 @@ func (h *Host) uninterruptible() (*runtimeEnv, error) {
 }
 
 // breakerChanged records a breaker transition in the metrics and the log.
-// A breaker evicted from its set keeps its last gauge value; the sets stay
-// bounded (1024 per kind), so the series do too.
 func (h *Host) breakerChanged(kind, target string, from, to policy.BreakerState) {
 	h.metrics.brState.WithLabelValues(kind, target).Set(float64(breakerGauge(to)))
 	h.metrics.brTrans.WithLabelValues(kind, to.String()).Inc()
 	h.log.Info("circuit breaker changed state", "kind", kind, "target", target, "from", from.String(), "to", to.String())
 	if kind == "fs" && to == policy.StateClosed {
 		go h.RecoverBlobs(context.Background())
+	}
+}
+
+// breakerEvicted drops the state series of a breaker its set forgot, so
+// the series stay as bounded as the sets (max_breakers per kind).
+func (h *Host) breakerEvicted(kind, target string) {
+	h.metrics.brState.DeleteLabelValues(kind, target)
+}
+
+// chainEvict calls a, when set, then b.
+func chainEvict(a, b func(kind, target string)) func(kind, target string) {
+	if a == nil {
+		return b
+	}
+	return func(kind, target string) {
+		a(kind, target)
+		b(kind, target)
 	}
 }
 

@@ -115,6 +115,11 @@ type BreakerSettings struct {
 	// any Breaker method), possibly from another goroutine than the one
 	// whose call caused the change.
 	OnStateChange func(name string, from, to BreakerState)
+	// OnEvict, when set, is called by a BreakerSet with the name of a
+	// closed breaker it forgets to stay within its bound, outside the
+	// set's lock, so that what was kept per target (a metric series) can
+	// go too. A Breaker alone never calls it.
+	OnEvict func(name string)
 }
 
 // WithDefaults returns a copy of s with every zero field set to its default
@@ -475,13 +480,14 @@ func (bs *BreakerSet) Kind() string { return bs.kind }
 // recently used closed breaker (see BreakerSet).
 func (bs *BreakerSet) Get(target string) *Breaker {
 	bs.mu.Lock()
-	defer bs.mu.Unlock()
 	if el, ok := bs.byKey[target]; ok {
 		bs.lru.MoveToFront(el)
+		bs.mu.Unlock()
 		return el.Value.(*Breaker)
 	}
 	b := NewBreaker(target, bs.settings)
 	bs.byKey[target] = bs.lru.PushFront(b)
+	evicted := ""
 	if bs.lru.Len() > bs.max {
 		// Lock order: set, then breaker. peekState neither transitions nor
 		// calls a listener, so no listener runs under the set's lock.
@@ -490,9 +496,14 @@ func (bs *BreakerSet) Get(target string) *Breaker {
 			if old.peekState() == StateClosed {
 				bs.lru.Remove(el)
 				delete(bs.byKey, old.name)
+				evicted = old.name
 				break
 			}
 		}
+	}
+	bs.mu.Unlock()
+	if evicted != "" && bs.settings.OnEvict != nil {
+		bs.settings.OnEvict(evicted)
 	}
 	return b
 }

@@ -46,7 +46,9 @@ func TestBreakerSetListSortedByTarget(t *testing.T) {
 }
 
 func TestBreakerSetEvictsLeastRecentlyUsedClosed(t *testing.T) {
-	bs := NewBreakerSet("http", BreakerSettings{Clock: NewFakeClock(t0)}, 3)
+	var evicted []string
+	bs := NewBreakerSet("http", BreakerSettings{Clock: NewFakeClock(t0),
+		OnEvict: func(name string) { evicted = append(evicted, name) }}, 3)
 	a := bs.Get("a")
 	bs.Get("b")
 	bs.Get("c")
@@ -58,6 +60,7 @@ func TestBreakerSetEvictsLeastRecentlyUsedClosed(t *testing.T) {
 
 	bs.Get("b") // fresh; recency: b, a, d, c → evicts c
 	assert.Equal(t, []string{"a", "b", "d"}, names(bs.List()))
+	assert.Equal(t, []string{"b", "c"}, evicted, "OnEvict names each breaker forgotten")
 }
 
 func TestBreakerSetNeverEvictsOpenOrHalfOpen(t *testing.T) {

@@ -107,6 +107,9 @@ type Config struct {
 	// in metrics and may run MoveBack when a primary closes. Breaker's own
 	// OnStateChange is called too.
 	OnTransition func(kind, target string, from, to policy.BreakerState)
+	// OnEvict, when set, is called when a closed breaker is forgotten to
+	// keep at most MaxBreakers (see policy.BreakerSet).
+	OnEvict func(kind, target string)
 	// Faults, when set, injects faults into every file operation: for
 	// tests and the chaos suite only. Nil in production.
 	Faults *Faults
@@ -196,6 +199,15 @@ func New(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, log: cfg.Logger, roots: make(map[string]*root)}
 	if cfg.Features.CircuitBreaker {
 		bs := cfg.Breaker
+		userEvict := bs.OnEvict
+		bs.OnEvict = func(target string) {
+			if userEvict != nil {
+				userEvict(target)
+			}
+			if cfg.OnEvict != nil {
+				cfg.OnEvict(BreakerKind, target)
+			}
+		}
 		user := bs.OnStateChange
 		bs.OnStateChange = func(target string, from, to policy.BreakerState) {
 			lvl := slog.LevelInfo

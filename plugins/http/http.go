@@ -97,6 +97,9 @@ type Config struct {
 	// (scheme://host:port). It is never called while a lock is held, one
 	// call per breaker at a time, in the order of that breaker's changes.
 	OnTransition func(kind, target string, from, to policy.BreakerState)
+	// OnEvict, when set, is called when a closed breaker is forgotten to
+	// keep at most MaxBreakers (see policy.BreakerSet).
+	OnEvict func(kind, target string)
 	// Logger receives breaker transitions; nil discards.
 	Logger *slog.Logger
 	// Resolver resolves host names before every dial, so the addresses
@@ -236,6 +239,15 @@ func New(cfg Config) (*Client, error) {
 	c.pubRT, c.privRT = c.public, c.private
 	if cfg.Features.CircuitBreaker {
 		bs := cfg.Breaker
+		userEvict := bs.OnEvict
+		bs.OnEvict = func(target string) {
+			if userEvict != nil {
+				userEvict(target)
+			}
+			if cfg.OnEvict != nil {
+				cfg.OnEvict(BreakerKind, target)
+			}
+		}
 		user := bs.OnStateChange
 		bs.OnStateChange = func(target string, from, to policy.BreakerState) {
 			if user != nil {
