@@ -42,8 +42,11 @@ type outcome struct {
 	msg     string
 	outputs map[string]string
 	failure policy.Failure
-	final   bool  // never retried, whatever the flags
-	err     error // the call's error, inside runAttempt only
+	// final: never retried, whatever the flags (the step's context ended).
+	// Other failures are retried in CP1 (every error is) and as their
+	// failure classifies with CP2 advanced retry.
+	final bool
+	err   error // the call's error, inside runAttempt only
 	// abandoned: the call of a block that opted out of interruption still
 	// runs; it releases its instance and pool slot when it returns.
 	abandoned bool
@@ -293,8 +296,9 @@ func (h *Host) runAttempt(stepCtx context.Context, st *step, attempt int) outcom
 			return outcome{status: StatusError, code: abi.SystemOverload, msg: err.Error(),
 				failure: policy.Failure{Code: abi.SystemOverload}}
 		}
-		return outcome{status: StatusError, code: abi.ExecutionFailed, final: true,
-			msg: "block failed to start: " + firstLine(err.Error())}
+		return outcome{status: StatusError, code: abi.ExecutionFailed,
+			msg:     "block failed to start: " + firstLine(err.Error()),
+			failure: policy.Failure{Code: abi.ExecutionFailed, Retryable: abi.RetryNo}}
 	}
 	if h.log.Enabled(ctx, slog.LevelDebug) {
 		h.log.LogAttrs(ctx, slog.LevelDebug, "attempt started", slog.String("step_id", st.id),
@@ -416,7 +420,7 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 	// maximum is above it; a module whose maximum is the limit traps when
 	// wazero refuses the grow, with its memory at the limit.
 	if inst.memHit.Load() || uint64(inst.mem.Size()) >= uint64(inst.blk.memPages)*65536 {
-		return outcome{status: StatusError, code: abi.QuotaExceeded, final: true,
+		return outcome{status: StatusError, code: abi.QuotaExceeded,
 			msg:     fmt.Sprintf("block exceeded its memory limit of %d pages (%s)", inst.blk.memPages, pagesSize(inst.blk.memPages)),
 			failure: policy.Failure{Code: abi.QuotaExceeded}}
 	}
@@ -438,7 +442,7 @@ func (h *Host) failureOf(ctx context.Context, inst *instance, c *call, err error
 	if s := c.st.blk.redact(c.log.stderrSummary()); s != "" && (reported == "" || !strings.Contains(s, reported)) {
 		msg += " (stderr: " + s + ")"
 	}
-	return outcome{status: StatusError, code: abi.ExecutionFailed, msg: msg, final: true,
+	return outcome{status: StatusError, code: abi.ExecutionFailed, msg: msg,
 		failure: policy.Failure{Code: abi.ExecutionFailed, Retryable: abi.RetryNo}}
 }
 

@@ -610,3 +610,34 @@ func TestSecretsNeverLogged(t *testing.T) {
 		assert.NotContains(t, logs.String(), secret)
 	}
 }
+
+// TestTrapRetriedOnlyInCP1: with CP2 advanced retry off every error is
+// retried (the CP1 baseline), a trap and a memory limit included; with it
+// on, both are classified not retryable.
+func TestTrapRetriedOnlyInCP1(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		feat    policy.Features
+		retries int
+	}{
+		{"cp1", policy.Features{}, 2},
+		{"cp2", policy.Features{AdvancedRetry: true}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t, host.Config{Features: tc.feat, Retry: policy.RetryConfig{Base: time.Millisecond, Cap: time.Millisecond}})
+			for name, pages := range map[string]uint32{"trap": 0, "growmax": 2} {
+				wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", name+".wasm"))
+				require.NoError(t, err)
+				_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: name, Types: []string{name},
+					Limits: sandbox.Limits{MemoryPages: pages}})
+				require.NoError(t, err)
+			}
+			res := run(t, h, host.StepRequest{Type: "trap", RetryCount: intp(2)})
+			assert.Equal(t, abi.ExecutionFailed, res.ErrorCode, res.ErrorMessage)
+			assert.Equal(t, tc.retries, res.RetriesUsed, "trap")
+			res = run(t, h, host.StepRequest{Type: "growmax", RetryCount: intp(2)})
+			assert.Equal(t, abi.QuotaExceeded, res.ErrorCode, res.ErrorMessage)
+			assert.Equal(t, tc.retries, res.RetriesUsed, "memory limit")
+		})
+	}
+}
