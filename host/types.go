@@ -130,7 +130,7 @@ type BlockInfo struct {
 	Digest    string    `json:"digest"`
 	Types     []string  `json:"types"`
 	State     string    `json:"state"`
-	LoadedAt  time.Time `json:"loaded_at"`
+	LoadedAt  time.Time `json:"loaded_at,omitzero"` // absent for a block that never loaded
 	LastError string    `json:"last_error"`
 }
 

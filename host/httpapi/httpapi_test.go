@@ -446,6 +446,28 @@ func TestBlocksAndReload(t *testing.T) {
 	if !strings.Contains(string(a.body), `"text.uppercase"`) || !strings.Contains(string(a.body), `"digest"`) {
 		t.Errorf("GET /v1/blocks after reload = %s", a.body)
 	}
+
+	// A block that never loaded has its error and no load time.
+	if err := os.WriteFile(filepath.Join(dir, "broken.wasm"), []byte("not wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("types: [x.broken]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(context.Background()); err == nil {
+		t.Fatal("reload with a broken block: no error")
+	}
+	var listed []map[string]any
+	a = do(t, http.MethodGet, srv.URL+"/v1/blocks", "", nil)
+	if err := json.Unmarshal(a.body, &listed); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range listed {
+		_, has := b["loaded_at"]
+		if broken := b["name"] == "broken"; broken == has || (broken && b["last_error"] == "") {
+			t.Errorf("GET /v1/blocks: %v", b)
+		}
+	}
 }
 
 func ExampleNew() {
