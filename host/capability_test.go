@@ -197,24 +197,7 @@ func TestBreakerSeriesFollowEviction(t *testing.T) {
 	h := newHost(t, host.Config{Features: allCP2, Blocks: localHTTP, Registerer: reg,
 		HTTP: httpcap.Config{MaxBreakers: 1, Breaker: policy.BreakerSettings{
 			FailureThreshold: 1, RecoveryTimeout: 10 * time.Millisecond, SuccessThreshold: 1}}}, "http_request")
-	series := func() map[string]float64 {
-		mfs, err := reg.Gather()
-		require.NoError(t, err)
-		out := map[string]float64{}
-		for _, mf := range mfs {
-			if mf.GetName() != "worker_circuit_breaker_state" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "target" {
-						out[l.GetValue()] = m.GetGauge().GetValue()
-					}
-				}
-			}
-		}
-		return out
-	}
+	series := func() map[string]float64 { return gaugesBy(t, reg, "worker_circuit_breaker_state", "target") }
 	get := func(url string) host.StepResult {
 		return run(t, h, host.StepRequest{Type: "http.request", RetryCount: intp(0), Inputs: map[string]string{"url": url}})
 	}

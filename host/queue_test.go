@@ -267,21 +267,30 @@ func TestWithAdmitted(t *testing.T) {
 	assert.EqualValues(t, 1, admitted("queued"))
 }
 
-// healthStatus reads worker_health_status from reg, by check.
-func healthStatus(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+// gaugesBy reads the gauge metric from reg, by the value of its label.
+func gaugesBy(t *testing.T, reg *prometheus.Registry, metric, label string) map[string]float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	out := map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() != "worker_health_status" {
+		if mf.GetName() != metric {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
 		}
 	}
 	return out
+}
+
+// healthStatus reads worker_health_status from reg, by check.
+func healthStatus(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	return gaugesBy(t, reg, "worker_health_status", "check")
 }
 
 func TestHealthStatusMetric(t *testing.T) {

@@ -312,22 +312,12 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var stderr syncBuffer
-	addrc := make(chan string, 1)
-	c := &cli{stdout: io.Discard, stderr: &stderr, lookup: func(string) (string, bool) { return "", false }, ready: func(a string) { addrc <- a }}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- c.main(ctx, []string{"serve", "--config", cfg}) }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case code := <-done:
-		t.Fatalf("serve exited %d:\n%s", code, stderr.String())
-	}
+	srv := startServe(t, "--config", cfg)
+	defer srv.shutdown(t)
 	pool := x509.NewCertPool()
 	pool.AddCert(mustParse(t, der))
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := client.Get("https://" + addr + "/healthz")
+	resp, err := client.Get("https://" + srv.addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,12 +325,9 @@ func TestServeTLS(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
 		t.Errorf("GET /healthz over TLS = %d", resp.StatusCode)
 	}
-	stop()
-	if code := <-done; code != exitOK {
-		t.Errorf("exit %d:\n%s", code, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), `"tls":true`) {
-		t.Errorf("startup line does not say tls:\n%s", stderr.String())
+	srv.shutdown(t)
+	if !strings.Contains(srv.stderr.String(), `"tls":true`) {
+		t.Errorf("startup line does not say tls:\n%s", srv.stderr.String())
 	}
 }
 
@@ -394,21 +381,91 @@ func TestRunInputFiles(t *testing.T) {
 	}
 }
 
+// servePlugins makes a plugins directory under dir holding the given
+// built blocks (NAME.wasm and NAME.yaml).
+func servePlugins(t *testing.T, dir string, names ...string) string {
+	t.Helper()
+	blocks := testblocks.Dir(t)
+	plugins := filepath.Join(dir, "plugins")
+	require.NoError(t, os.Mkdir(plugins, 0o755))
+	for _, name := range names {
+		for _, f := range []string{name + ".wasm", name + ".yaml"} {
+			b, err := os.ReadFile(filepath.Join(blocks, f))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(plugins, f), b, 0o644))
+		}
+	}
+	return plugins
+}
+
+// serveProc is `blockhost serve` running in-process.
+type serveProc struct {
+	addr    string
+	stderr  *syncBuffer
+	stop    context.CancelFunc
+	done    chan int
+	stopped bool
+}
+
+// startServe runs serve with args until it listens, failing t if it exits
+// or takes over 60 s.
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	s := &serveProc{stderr: &syncBuffer{}, done: make(chan int, 1)}
+	addrc := make(chan string, 1)
+	c := &cli{stdout: io.Discard, stderr: s.stderr, lookup: func(string) (string, bool) { return "", false },
+		ready: func(a string) { addrc <- a }}
+	var ctx context.Context
+	ctx, s.stop = context.WithCancel(context.Background())
+	go func() { s.done <- c.main(ctx, append([]string{"serve"}, args...)) }()
+	select {
+	case s.addr = <-addrc:
+	case code := <-s.done:
+		t.Fatalf("serve %v exited %d:\n%s", args, code, s.stderr.String())
+	case <-time.After(60 * time.Second):
+		s.stop()
+		t.Fatalf("serve %v did not listen in 60s:\n%s", args, s.stderr.String())
+	}
+	return s
+}
+
+// shutdown stops s, as a signal would, and checks that it exits 0.
+func (s *serveProc) shutdown(t *testing.T) {
+	t.Helper()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.stop()
+	select {
+	case code := <-s.done:
+		assert.Equal(t, exitOK, code, s.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Errorf("serve did not stop:\n%s", s.stderr.String())
+	}
+}
+
+// embeddedURL is the URL of the embedded NATS server s logged.
+func (s *serveProc) embeddedURL(t *testing.T) string {
+	t.Helper()
+	for _, line := range strings.Split(s.stderr.String(), "\n") {
+		var l struct{ Message, URL string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Message == "embedded NATS server started" {
+			return l.URL
+		}
+	}
+	t.Fatalf("no embedded NATS server in the log:\n%s", s.stderr.String())
+	return ""
+}
+
 // TestServeNATS runs the one-machine cluster of docs/scaling.md in-process:
 // a host with an embedded NATS server (on a random port, never 4222, so
 // tests may run in parallel) and a second host connected to it, each with
 // the nats section's settings, and checks that those settings reach the
 // server and that both hosts take assignments.
 func TestServeNATS(t *testing.T) {
-	blocks := testblocks.Dir(t)
 	dir := t.TempDir()
-	plugins := filepath.Join(dir, "plugins")
-	require.NoError(t, os.Mkdir(plugins, 0o755))
-	for _, f := range []string{"echo.wasm", "echo.yaml"} {
-		b, err := os.ReadFile(filepath.Join(blocks, f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(plugins, f), b, 0o644))
-	}
+	servePlugins(t, dir, "echo")
 	conf := func(name, workerID string) string {
 		path := filepath.Join(dir, name)
 		data := "listen: 127.0.0.1:0\nplugins_dir: plugins\ncache_dir: " + testblocks.CacheDir(t) + "\nshutdown_grace: 5s\n" +
@@ -418,60 +475,16 @@ func TestServeNATS(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte(data), 0o644))
 		return path
 	}
-	type server struct {
-		stderr  *syncBuffer
-		stop    context.CancelFunc
-		done    chan int
-		stopped bool
-	}
-	start := func(args ...string) *server {
-		s := &server{stderr: &syncBuffer{}, done: make(chan int, 1)}
-		addrc := make(chan string, 1)
-		c := &cli{stdout: io.Discard, stderr: s.stderr, lookup: func(string) (string, bool) { return "", false },
-			ready: func(a string) { addrc <- a }}
-		var ctx context.Context
-		ctx, s.stop = context.WithCancel(context.Background())
-		go func() { s.done <- c.main(ctx, append([]string{"serve"}, args...)) }()
-		select {
-		case <-addrc:
-		case code := <-s.done:
-			t.Fatalf("serve %v exited %d:\n%s", args, code, s.stderr.String())
-		case <-time.After(60 * time.Second):
-			s.stop()
-			t.Fatalf("serve %v did not listen in 60s:\n%s", args, s.stderr.String())
-		}
-		return s
-	}
-	shutdown := func(s *server) {
-		if s.stopped {
-			return
-		}
-		s.stopped = true
-		s.stop()
-		select {
-		case code := <-s.done:
-			assert.Equal(t, exitOK, code, s.stderr.String())
-		case <-time.After(20 * time.Second):
-			t.Errorf("serve did not stop:\n%s", s.stderr.String())
-		}
-	}
 
 	// Host 1 starts the server; the flags turn it on and pick the port.
-	h1 := start("--config", conf("one.yaml", "host-one"), "--nats-embedded", "--nats-embedded-port", "-1")
-	defer shutdown(h1)
-	var url string
-	for _, line := range strings.Split(h1.stderr.String(), "\n") {
-		var l struct{ Message, URL string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.Message == "embedded NATS server started" {
-			url = l.URL
-		}
-	}
-	require.NotEmpty(t, url, h1.stderr.String())
+	h1 := startServe(t, "--config", conf("one.yaml", "host-one"), "--nats-embedded", "--nats-embedded-port", "-1")
+	defer h1.shutdown(t)
+	url := h1.embeddedURL(t)
 	assert.NotContains(t, url, ":4222")
 	assert.DirExists(t, filepath.Join(dir, "nats-store", "jetstream"))
 	// Host 2 connects to it.
-	h2 := start("--config", conf("two.yaml", "host-two"), "--nats", url)
-	defer shutdown(h2)
+	h2 := startServe(t, "--config", conf("two.yaml", "host-two"), "--nats", url)
+	defer h2.shutdown(t)
 
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
@@ -552,9 +565,9 @@ func TestServeNATS(t *testing.T) {
 	}
 	nc.Close()
 	// Host 2 first: host 1 runs the server.
-	shutdown(h2)
-	shutdown(h1)
-	for _, s := range []*server{h1, h2} {
+	h2.shutdown(t)
+	h1.shutdown(t)
+	for _, s := range []*serveProc{h1, h2} {
 		assert.Contains(t, s.stderr.String(), `"stream":"T_EXEC","consumer":"t_workers","claim_bucket":"t_claims"`)
 		assert.Contains(t, s.stderr.String(), `"max_in_flight":8`)
 	}
@@ -564,43 +577,14 @@ func TestServeNATS(t *testing.T) {
 // on, the host drains at once (/readyz 503) while an assignment still runs,
 // and that assignment is answered before serve exits.
 func TestServeDrainsBeforeClosingNATS(t *testing.T) {
-	blocks := testblocks.Dir(t)
 	dir := t.TempDir()
-	plugins := filepath.Join(dir, "plugins")
-	require.NoError(t, os.Mkdir(plugins, 0o755))
-	for _, f := range []string{"sleep.wasm", "sleep.yaml"} {
-		b, err := os.ReadFile(filepath.Join(blocks, f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(plugins, f), b, 0o644))
-	}
+	servePlugins(t, dir, "sleep")
 	conf := filepath.Join(dir, "host.yaml")
 	require.NoError(t, os.WriteFile(conf, []byte("listen: 127.0.0.1:0\nplugins_dir: plugins\ncache_dir: "+testblocks.CacheDir(t)+
 		"\nshutdown_grace: 20s\nnats:\n  embedded: true\n  embedded_port: -1\n  storage: memory\n"), 0o644))
-
-	stderr := &syncBuffer{}
-	addrc := make(chan string, 1)
-	c := &cli{stdout: io.Discard, stderr: stderr, lookup: func(string) (string, bool) { return "", false },
-		ready: func(a string) { addrc <- a }}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan int, 1)
-	go func() { done <- c.main(ctx, []string{"serve", "--config", conf}) }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case code := <-done:
-		t.Fatalf("serve exited %d:\n%s", code, stderr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve did not listen in 60s:\n%s", stderr.String())
-	}
-	var url string
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		var l struct{ Message, URL string }
-		if json.Unmarshal([]byte(line), &l) == nil && l.Message == "embedded NATS server started" {
-			url = l.URL
-		}
-	}
-	require.NotEmpty(t, url, stderr.String())
+	srv := startServe(t, "--config", conf)
+	defer srv.shutdown(t)
+	addr, url := srv.addr, srv.embeddedURL(t)
 
 	nc, err := nats.Connect(url)
 	require.NoError(t, err)
@@ -634,7 +618,7 @@ func TestServeDrainsBeforeClosingNATS(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	stop()
+	srv.stop()
 	drained := time.Now()
 	for {
 		code, _ := get("/readyz")
@@ -647,12 +631,7 @@ func TestServeDrainsBeforeClosingNATS(t *testing.T) {
 	}
 	assert.Empty(t, results, "the assignment was answered before the host drained")
 
-	select {
-	case code := <-done:
-		assert.Equal(t, exitOK, code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not stop:\n%s", stderr.String())
-	}
+	srv.shutdown(t)
 	select {
 	case m := <-results:
 		var r struct {
