@@ -33,7 +33,8 @@ func TestInstanceMemoryBudget(t *testing.T) {
 	one := int64(probe.blocks["counter"].initPages) * 65536
 	require.Positive(t, one)
 
-	h := loadInternal(t, Config{Limits: Limits{InstanceMemoryBudget: one + one/2}}, "counter", "sleep")
+	h := loadInternal(t, Config{Features: policy.Features{Cancellation: true},
+		Limits: Limits{InstanceMemoryBudget: one + one/2}}, "counter", "sleep")
 	served := func(tenant string) StepResult {
 		res, err := h.Execute(context.Background(), StepRequest{Type: "test.counter", RetryCount: new(int),
 			Context: BlockContext{TenantID: tenant}})
@@ -49,10 +50,12 @@ func TestInstanceMemoryBudget(t *testing.T) {
 	assert.LessOrEqual(t, h.memBudget.used.Load(), h.memBudget.max, "the budget is never exceeded")
 
 	// While an instance is busy, a step that needs another fails with
-	// SYSTEM_OVERLOAD instead of overrunning the budget.
+	// SYSTEM_OVERLOAD instead of overrunning the budget. The busy step
+	// sleeps until cancelled, so it is busy however slow the machine.
 	done := make(chan StepResult)
 	go func() {
-		res, _ := h.Execute(context.Background(), StepRequest{Type: "test.sleep", Inputs: map[string]string{"ms": "300"}})
+		res, _ := h.Execute(context.Background(), StepRequest{Type: "test.sleep", Inputs: map[string]string{"ms": "60000"},
+			Context: BlockContext{StepID: "busy"}})
 		done <- res
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -62,7 +65,8 @@ func TestInstanceMemoryBudget(t *testing.T) {
 	res := served("c")
 	assert.Equal(t, StatusError, res.Status)
 	assert.Equal(t, abi.SystemOverload, res.ErrorCode)
-	assert.Equal(t, StatusSuccess, (<-done).Status)
+	require.NoError(t, h.Cancel("busy"))
+	assert.Equal(t, StatusCancelled, (<-done).Status)
 	assert.LessOrEqual(t, h.memBudget.used.Load(), h.memBudget.max)
 }
 

@@ -40,12 +40,25 @@ func sleepReq(ms, id string) host.StepRequest {
 	return host.StepRequest{Type: "test.sleep", Inputs: map[string]string{"ms": ms}, Context: host.BlockContext{StepID: id, TenantID: "acme", TraceID: "tr-" + id}}
 }
 
+// occupy fills the only slot of h's cpu pool with a step that sleeps until
+// cancelled (h needs CP2 cancellation), so that what a test queues stays
+// queued however slow the machine; release cancels it.
+func occupy(t *testing.T, h *host.Host) (release func()) {
+	t.Helper()
+	running := submit(h, sleepReq("60000", "run"))
+	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	return func() {
+		t.Helper()
+		require.NoError(t, h.Cancel("run"))
+		require.ErrorContains(t, <-running, "cancelled")
+	}
+}
+
 func TestBoundedQueueRejectsWithAck(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true}, Registerer: reg,
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, Cancellation: true}, Registerer: reg,
 		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 2})}, "sleep")
-	running := submit(h, sleepReq("300", "run"))
-	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	release := occupy(t, h)
 	q1 := submit(h, sleepReq("1", "q1"))
 	q2 := submit(h, sleepReq("1", "q2"))
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 2 })
@@ -60,7 +73,8 @@ func TestBoundedQueueRejectsWithAck(t *testing.T) {
 	assert.Equal(t, "cpu", rej.Pool)
 	assert.Positive(t, rej.RetryAfter)
 
-	for _, ch := range []<-chan error{running, q1, q2} {
+	release()
+	for _, ch := range []<-chan error{q1, q2} {
 		require.NoError(t, <-ch)
 	}
 	assert.Equal(t, 1.0, testutil.ToFloat64(getVec(t, reg, "worker_queue_rejections_total", "cpu", "queue_full")))
@@ -69,10 +83,9 @@ func TestBoundedQueueRejectsWithAck(t *testing.T) {
 }
 
 func TestDropOldest(t *testing.T) {
-	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true},
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, Cancellation: true},
 		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 2, Policy: host.PolicyDropOldest})}, "sleep")
-	running := submit(h, sleepReq("300", "run"))
-	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	release := occupy(t, h)
 	oldest := submit(h, sleepReq("1", "oldest"))
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 1 })
 	middle := submit(h, sleepReq("1", "middle"))
@@ -84,16 +97,16 @@ func TestDropOldest(t *testing.T) {
 	require.ErrorAs(t, err, &rej, "the oldest waiter is rejected like a new one")
 	assert.Equal(t, "oldest", rej.Ack.AssignmentID)
 	assert.Equal(t, "queue_full", rej.Ack.Reason)
-	for _, ch := range []<-chan error{running, middle, newest} {
+	release()
+	for _, ch := range []<-chan error{middle, newest} {
 		require.NoError(t, <-ch)
 	}
 }
 
 func TestTenantShare(t *testing.T) {
-	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true},
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, Cancellation: true},
 		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 4, TenantShare: 0.5})}, "sleep")
-	running := submit(h, sleepReq("300", "run"))
-	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	release := occupy(t, h)
 	a1 := submit(h, sleepReq("1", "a1"))
 	a2 := submit(h, sleepReq("1", "a2"))
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 2 })
@@ -103,14 +116,16 @@ func TestTenantShare(t *testing.T) {
 	other.Context.TenantID = "globex"
 	b1 := submit(h, other)
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 3 })
-	for _, ch := range []<-chan error{running, a1, a2, b1} {
+	release()
+	for _, ch := range []<-chan error{a1, a2, b1} {
 		require.NoError(t, <-ch)
 	}
 }
 
 func TestCP1QueueIsUnbounded(t *testing.T) {
 	h := newHost(t, host.Config{Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 2})}, "sleep", "echo")
-	running := submit(h, sleepReq("200", "run"))
+	// CP1 cannot cancel: the step runs long enough for 50 submissions.
+	running := submit(h, sleepReq("1000", "run"))
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
 	var chans []<-chan error
 	for range 50 {
@@ -211,7 +226,7 @@ func TestQueueHammer(t *testing.T) {
 }
 
 func TestWithAdmitted(t *testing.T) {
-	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, AdvancedRetry: true},
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, AdvancedRetry: true, Cancellation: true},
 		Retry: policy.RetryConfig{Base: time.Millisecond, Cap: time.Millisecond},
 		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 1})}, "sleep", "fail")
 	var calls sync.Map // step id -> *atomic.Int32
@@ -236,8 +251,9 @@ func TestWithAdmitted(t *testing.T) {
 		return ch
 	}
 
-	// Given a slot at once: admitted before it runs.
-	running := run(sleepReq("500", "run"))
+	// Given a slot at once: admitted before it runs. It sleeps until
+	// cancelled, so the queue stays as set up however slow the machine.
+	running := run(sleepReq("60000", "run"))
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
 	assert.EqualValues(t, 1, admitted("run"))
 
@@ -254,7 +270,8 @@ func TestWithAdmitted(t *testing.T) {
 	assert.Zero(t, admitted("over"))
 	assert.Zero(t, admitted("nope"))
 
-	require.NoError(t, <-running)
+	require.NoError(t, h.Cancel("run"))
+	require.ErrorContains(t, <-running, "cancelled")
 	require.NoError(t, <-queued)
 
 	// Retried twice: admitted once.
@@ -295,7 +312,7 @@ func healthStatus(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 
 func TestHealthStatusMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true}, Registerer: reg,
+	h := newHost(t, host.Config{Features: policy.Features{QueueManagement: true, Cancellation: true}, Registerer: reg,
 		Pools: onePool(host.PoolConfig{MaxConcurrency: 1, MaxQueueSize: 1})}, "sleep")
 	assert.Equal(t, map[string]float64{"ready": 1, "blocks": 1, "queue_cpu": 1, "queue_gpu": 1, "queue_io": 1, "breakers": 1},
 		healthStatus(t, reg))
@@ -303,15 +320,14 @@ func TestHealthStatusMetric(t *testing.T) {
 	// A block that fails to load; a full queue.
 	_, err := h.LoadBlock(context.Background(), []byte("not wasm"), sandbox.Manifest{Name: "bad", Types: []string{"x.bad"}})
 	require.Error(t, err)
-	running := submit(h, sleepReq("300", "run"))
-	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].Active == 1 })
+	release := occupy(t, h)
 	queued := submit(h, sleepReq("1", "queued"))
 	waitFor(t, 5*time.Second, func() bool { return h.Pools()[0].QueueDepth == 1 })
 	got := healthStatus(t, reg)
 	assert.Zero(t, got["blocks"], "a block failed to load")
 	assert.Zero(t, got["queue_cpu"], "the cpu queue is full: %s", h.Pools()[0].State)
 	assert.Equal(t, 1.0, got["queue_io"])
-	require.NoError(t, <-running)
+	release()
 	require.NoError(t, <-queued)
 
 	h.Drain()
