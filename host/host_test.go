@@ -496,16 +496,22 @@ func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
+// loadFixture loads tests/fixtures/NAME.wasm into h under manifest m.
+func loadFixture(t *testing.T, h *host.Host, name string, m sandbox.Manifest) {
+	t.Helper()
+	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", name+".wasm"))
+	require.NoError(t, err)
+	_, err = h.LoadBlock(context.Background(), wasm, m)
+	require.NoError(t, err)
+}
+
 // TestGuestStdioLines: what a block prints is logged one record per line,
 // however its runtime splits the writes; a block that reports and then
 // traps keeps its report in the trap's message.
 func TestGuestStdioLines(t *testing.T) {
 	var logs syncBuffer
 	h := newHost(t, host.Config{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "stdio.wasm"))
-	require.NoError(t, err)
-	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "stdio", Types: []string{"stdio"}})
-	require.NoError(t, err)
+	loadFixture(t, h, "stdio", sandbox.Manifest{Name: "stdio", Types: []string{"stdio"}})
 
 	res := run(t, h, host.StepRequest{Type: "stdio"})
 	require.Equal(t, host.StatusSuccess, res.Status, res.ErrorMessage)
@@ -549,10 +555,7 @@ func TestMemoryLimitAtModuleMaximum(t *testing.T) {
 // once the step is over.
 func TestDeepRecursionStackNotPinned(t *testing.T) {
 	h := newHost(t, host.Config{})
-	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "deeprecurse.wasm"))
-	require.NoError(t, err)
-	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "deep", Types: []string{"deep"}})
-	require.NoError(t, err)
+	loadFixture(t, h, "deeprecurse", sandbox.Manifest{Name: "deep", Types: []string{"deep"}})
 	heap := func() int64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -582,11 +585,8 @@ func TestSecretsNeverLogged(t *testing.T) {
 			Secret: []string{"greeting", "err"},
 		}},
 	})
-	wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", "stdio.wasm"))
-	require.NoError(t, err)
-	_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: "stdio", Types: []string{"stdio"},
+	loadFixture(t, h, "stdio", sandbox.Manifest{Name: "stdio", Types: []string{"stdio"},
 		Config: map[string]string{"abort": "boom"}, Secrets: []string{"abort"}})
-	require.NoError(t, err)
 
 	res := run(t, h, host.StepRequest{Type: "stdio", Context: host.BlockContext{
 		TenantID: "acme", RunID: "run-1", FlowID: "flow-1", TraceID: "trace-1", StepID: "step-1"}})
@@ -626,11 +626,8 @@ func TestTrapRetriedOnlyInCP1(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t, host.Config{Features: tc.feat, Retry: policy.RetryConfig{Base: time.Millisecond, Cap: time.Millisecond}})
 			for name, pages := range map[string]uint32{"trap": 0, "growmax": 2} {
-				wasm, err := os.ReadFile(filepath.Join("..", "tests", "fixtures", name+".wasm"))
-				require.NoError(t, err)
-				_, err = h.LoadBlock(context.Background(), wasm, sandbox.Manifest{Name: name, Types: []string{name},
+				loadFixture(t, h, name, sandbox.Manifest{Name: name, Types: []string{name},
 					Limits: sandbox.Limits{MemoryPages: pages}})
-				require.NoError(t, err)
 			}
 			res := run(t, h, host.StepRequest{Type: "trap", RetryCount: intp(2)})
 			assert.Equal(t, abi.ExecutionFailed, res.ErrorCode, res.ErrorMessage)
